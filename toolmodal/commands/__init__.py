@@ -1,0 +1,1 @@
+"""Sub-command implementations of the `toolmodal` CLI, one module per area."""
