@@ -1,0 +1,120 @@
+"""Inference engines: one interface, chosen by name, each returning the raw generated text.
+
+The interface every engine implements (the export engineer's `llamacpp.py` included):
+
+    class MyEngine:
+        def __init__(self, model: Path, config: EngineConfig) -> None: ...
+        def generate(self, requests: list[Request]) -> list[Generation]: ...
+
+- A `Request` is the prompt as chat messages (from `toolmodal.chat.build_prompt`), the tools
+  offered in that prompt, and the mask mode: "none", "soft" (logit bias towards the offered tool
+  names, `config.soft_bias`) or "hard" (grammar: only the output format, offered tool names,
+  their parameter names, values of the declared types/enums; "no call" stays reachable).
+  Grammars for hard mode come from `toolmodal.masking.grammar` (JSON schema of one call,
+  xgrammar/GBNF-style EBNF, Lark), so every engine constrains to the same language.
+- A `Generation` is the raw text (special tokens removed, the calls.py format intact), the
+  number of generated tokens and the wall-clock seconds spent on it (the batch's time divided
+  evenly over its requests when an engine batches).
+- `generate` returns one Generation per request, in order; it decodes greedily and stops at the
+  chat template's end-of-turn. Parsing is NOT the engine's job: callers use
+  `toolmodal.calls.parse_output` on `Generation.text`.
+
+Engines: `transformers` (default, fp32 CPU, batched, `toolmodal.engines.transformers_engine`),
+`vllm` (`toolmodal.engines.vllm_engine`, needs vllm installed), `llamacpp` (GGUF files,
+`toolmodal.engines.llamacpp`). `load_engine` imports only the selected one.
+
+Deliberately left out: sampling (evaluation is greedy), scoring, prompt construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from toolmodal.schema import Tool
+
+MaskMode = Literal["none", "soft", "hard"]
+MASK_MODES: tuple[str, ...] = ("none", "soft", "hard")
+EngineName = Literal["transformers", "vllm", "llamacpp"]
+HardBackend = Literal["xgrammar", "outlines", "llguidance"]
+
+
+class EngineConfig(BaseModel):
+    """Settings shared by all engines.
+
+    Attributes:
+        max_new_tokens: Generation budget per request.
+        batch_size: Requests decoded together (engines that cannot batch ignore it).
+        soft_bias: Logit added to tokens that continue an offered tool name (soft mode).
+        hard_backend: Constrained-decoding library for hard mode (transformers engine).
+        max_reasoning_chars: Longest free text allowed before the calls in hard mode; 0 forbids
+            reasoning (the output is then either no call at all or calls only).
+        any_order: Whether hard mode lets arguments appear in any order (else schema order).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    soft_bias: float = 5.0
+    hard_backend: HardBackend = "xgrammar"
+    max_reasoning_chars: int = 200
+    any_order: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to complete.
+
+    Attributes:
+        messages: Chat messages ending with the user turn (no assistant turn yet).
+        tools: Tools offered in the prompt (what masking allows).
+        mask: "none", "soft" or "hard".
+    """
+
+    messages: list[dict]
+    tools: list[Tool] = field(default_factory=list)
+    mask: MaskMode = "none"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Raw output of one request."""
+
+    text: str
+    n_new_tokens: int
+    seconds: float
+
+
+class Engine(Protocol):
+    """What the evaluator needs from an engine."""
+
+    def generate(self, requests: list[Request]) -> list[Generation]:
+        """Complete each request greedily; one Generation per request, same order."""
+        ...
+
+
+def load_engine(name: EngineName, model: Path, config: EngineConfig) -> Engine:
+    """Import and build the named engine (only that engine's dependencies are imported).
+
+    Args:
+        name: "transformers", "vllm" or "llamacpp".
+        model: HF model folder (transformers, vllm) or .gguf file (llamacpp).
+        config: Shared engine settings.
+    """
+    if name == "transformers":
+        from toolmodal.engines.transformers_engine import TransformersEngine
+
+        return TransformersEngine(model, config)
+    if name == "vllm":
+        from toolmodal.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model, config)
+    if name == "llamacpp":
+        from toolmodal.engines.llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(model, config)
+    raise ValueError(f"unknown engine {name!r}; expected transformers, vllm or llamacpp")
