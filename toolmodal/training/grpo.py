@@ -1,0 +1,108 @@
+"""GRPO with TRL's GRPOTrainer, rewarded by the evaluator's scorers (`toolmodal.scoring`).
+
+Reward modes (config `reward_mode`):
+- weighted: tool selection x0.6 + argument match x0.4 + format validity x0.1 + no hallucination
+  x0.5. `no_hallucination_reward` is 1 unless a call names an unoffered tool, so its +0.5 weight
+  is the seed's -0.5 hallucination penalty shifted by a constant, which group-normalised
+  advantages ignore (logged rewards are 0.5 higher than with a literal penalty).
+- exact_match: the binary exact-match reward alone (Tool-N1).
+TRL logs each reward function's mean per step (`rewards/<name>/mean`) and the share of groups
+whose rewards all tie (`frac_reward_zero_std`). TRL 1.16 has no option to drop tied groups from
+the loss (their advantage is zero, but they still count in the token normaliser and the KL term),
+so `DropTiedGroupsGRPOTrainer` masks them out of the loss when `drop_tied_groups` is set.
+Deliberately left out: scoring itself (never re-implemented here) and vLLM generation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer
+
+from toolmodal import scoring
+from toolmodal.training.config import GRPOStageConfig
+from toolmodal.training.metrics import MetricsCallback, MetricsLogger
+
+WEIGHTED_REWARDS = [
+    (scoring.tool_selection_reward, 0.6),
+    (scoring.argument_match_reward, 0.4),
+    (scoring.format_reward, 0.1),
+    (scoring.no_hallucination_reward, 0.5),
+]
+EXACT_REWARDS = [(scoring.exact_match_reward, 1.0)]
+
+
+def rewards_for(mode: str) -> tuple[list, list[float]]:
+    """(reward functions, weights) for a reward mode: "weighted" or "exact_match"."""
+    table = {"weighted": WEIGHTED_REWARDS, "exact_match": EXACT_REWARDS}
+    if mode not in table:
+        raise ValueError(f"reward_mode {mode!r}: expected one of {sorted(table)}")
+    return [f for f, _ in table[mode]], [w for _, w in table[mode]]
+
+
+def tied_groups(advantages: torch.Tensor, group: int) -> torch.Tensor:
+    """Per-completion flag: True when every completion of its group got the same reward."""
+    flat = advantages.view(-1, group).abs().amax(dim=1) < 1e-6
+    return flat.repeat_interleave(group)
+
+
+class DropTiedGroupsGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer that masks groups with all-equal rewards out of the loss (single process)."""
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if not self.model.training:
+            return output
+        tied = tied_groups(output["advantages"], self.num_generations)
+        keep = (~tied).int().unsqueeze(1).expand_as(output["completion_mask"])
+        if "tool_mask" in output:
+            keep = keep * output["tool_mask"]
+        output["tool_mask"] = keep
+        output["num_items_in_batch"] = (output["completion_mask"] * keep).sum()
+        self._metrics["train"]["tied_groups/dropped_share"].append(tied.float().mean().item())
+        return output
+
+
+def grpo_args(config: GRPOStageConfig, out: Path) -> GRPOConfig:
+    """TRL's GRPOConfig from ours (CPU, fp32, checkpoints under out/checkpoints)."""
+    _, weights = rewards_for(config.reward_mode)
+    return GRPOConfig(
+        output_dir=str(out / "checkpoints"), learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        lr_scheduler_type=config.lr_scheduler_type, warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
+        save_steps=config.save_steps, save_total_limit=1, logging_steps=config.logging_steps,
+        seed=config.seed, num_generations=config.num_generations,
+        temperature=config.temperature, beta=config.beta,
+        max_completion_length=config.max_completion_length, loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards, reward_weights=weights,
+        use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False,
+        gradient_checkpointing=False, report_to=[], disable_tqdm=True,
+        remove_unused_columns=False)
+
+
+def train_grpo(model, tokenizer, train: Dataset, config: GRPOStageConfig, out: Path,
+               logger: MetricsLogger) -> dict:
+    """Run (or resume) GRPO on `train` (prompt, tools, expected_calls columns).
+
+    Returns:
+        Summary: global_step, resumed_from and the last logged mean reward.
+    """
+    funcs, _ = rewards_for(config.reward_mode)
+    trainer_cls = DropTiedGroupsGRPOTrainer if config.drop_tied_groups else GRPOTrainer
+    trainer = trainer_cls(
+        model=model, reward_funcs=funcs, args=grpo_args(config, Path(out)),
+        train_dataset=train.select_columns(["prompt", "tools", "expected_calls"]),
+        processing_class=tokenizer, callbacks=[MetricsCallback(logger)])
+    ckpt_dir = Path(out) / "checkpoints"
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=last)
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    resumed = int(Path(last).name.split("-")[1]) if last else 0
+    return {"global_step": trainer.state.global_step, "resumed_from": resumed,
+            "last_reward": rewards[-1] if rewards else None}
