@@ -1,0 +1,24 @@
+"""`toolmodal schemas check`: validate tool schema files and folders.
+
+Prints one line per problem (naming file, tool and field) to stderr and the summary line
+`N tools, M categories` to stdout. Left out: fixing or rewriting files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from toolmodal.ingest import ingest_paths
+
+
+def check(args: argparse.Namespace) -> int:
+    """Validate `args.paths`; return 1 if any problem was found, else 0."""
+    tools, errors = ingest_paths([Path(p) for p in args.paths])
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"{len(tools)} tools, {len({t.category for t in tools})} categories")
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,129 @@
+"""Find schema files, detect each file's format by content, and build one catalogue.
+
+Categories: a tool's category is the name of the folder holding its file; a file passed directly,
+or lying directly in a folder passed, gets its file stem. Tool names must be unique across the
+whole catalogue. Every problem in every file is collected before anything is reported. Nothing is
+ever written. Left out: remote URLs and compressed files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolmodal.ingest import bfcl, mcp, openai, openapi
+from toolmodal.schema import Tool
+
+SUFFIXES = (".json", ".jsonl", ".yaml", ".yml")
+FORMATS = ("an OpenAI tool list or function object, BFCL JSON Lines, "
+           "an MCP tools/list result or an OpenAPI 3 document")
+
+
+def ingest_paths(paths: list[Path]) -> tuple[list[Tool], list[str]]:
+    """Read every schema file under `paths`.
+
+    Args:
+        paths: Files and/or folders (folders are searched recursively for *.json, *.jsonl,
+            *.yaml and *.yml, hidden entries skipped).
+
+    Returns:
+        The valid tools in a deterministic order (paths as given, files sorted within a folder),
+        each with its category set, and one error line per problem found.
+    """
+    tools: list[Tool] = []
+    errors: list[str] = []
+    for file, category in _discover(paths, errors):
+        file_tools, file_errors = read_file(file)
+        tools += [t.model_copy(update={"category": category}) for t in file_tools]
+        errors += file_errors
+    return _unique(tools, errors)
+
+
+def read_file(path: Path) -> tuple[list[Tool], list[str]]:
+    """Tools and error lines of one file (category not yet set)."""
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: cannot read file: {exc}"]
+    return read_text(content, str(path), is_yaml=path.suffix in (".yaml", ".yml"))
+
+
+def read_text(content: str, label: str, is_yaml: bool = False) -> tuple[list[Tool], list[str]]:
+    """Tools and error lines of a file's text; `label` names the file in messages."""
+    if not content.strip():
+        return [], [f"{label}: file is empty"]
+    if is_yaml:
+        try:
+            return read_document(yaml.safe_load(content), label)
+        except (yaml.YAMLError, RecursionError) as exc:
+            return [], [f"{label}: invalid YAML: {exc}"]
+    try:
+        return read_document(json.loads(content), label)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return _read_json_lines(content, label)
+        return [], [f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+    except RecursionError:
+        return [], [f"{label}: invalid JSON: nested too deeply"]
+
+
+def read_document(doc: Any, label: str) -> tuple[list[Tool], list[str]]:
+    """Detect the format of a parsed document and read its tools."""
+    if openapi.looks_like(doc):
+        return openapi.read(doc, label)
+    if mcp.looks_like(doc):
+        return mcp.read(doc, label)
+    if bfcl.looks_like(doc):
+        return bfcl.read_lines([(1, doc)], label)
+    if openai.looks_like(doc):
+        return openai.read(doc, label)
+    return [], [f"{label}: unknown format: expected {FORMATS}"]
+
+
+def _read_json_lines(content: str, label: str) -> tuple[list[Tool], list[str]]:
+    records, errors = [], []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            errors.append(f"{label}:{number}: line is not valid JSON (BFCL files hold one "
+                          f"record per line): {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            errors.append(f"{label}:{number}: line is not valid JSON: nested too deeply")
+    tools, record_errors = bfcl.read_lines(records, label)
+    return tools, errors + record_errors
+
+
+def _discover(paths: list[Path], errors: list[str]) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_file():
+            found.append((path, path.stem))
+        elif path.is_dir():
+            files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
+                            and not any(part.startswith(".") for part in
+                                        p.relative_to(path).parts)),
+                           key=lambda p: p.relative_to(path).as_posix())
+            if not files:
+                errors.append(f"{path}: no schema files ({', '.join(SUFFIXES)}) in folder")
+            found += [(p, p.stem if p.parent == path else p.parent.name) for p in files]
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return found
+
+
+def _unique(tools: list[Tool], errors: list[str]) -> tuple[list[Tool], list[str]]:
+    """Keep the first tool of each name; every later one is an error naming both sources."""
+    first: dict[str, Tool] = {}
+    for tool in tools:
+        if tool.name in first:
+            errors.append(f"{tool.source}: tool {tool.name!r}: name: duplicate tool name, "
+                          f"also defined in {first[tool.name].source}")
+        else:
+            first[tool.name] = tool
+    return list(first.values()), errors
