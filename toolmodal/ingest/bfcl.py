@@ -56,20 +56,20 @@ def read_lines(records: list[tuple[int, Any]], file: str) -> tuple[list[Tool], l
 def _record(record: Any, source: str) -> tuple[list[Tool], list[str]]:
     if not looks_like(record):
         return [], [f"{source}: not a BFCL record (expected an object with a 'function' list)"]
-    conv = Converter(root=record, dialect="bfcl")
     functions = record["function"]
     tools, errors = collect(source, (
         (tool_label(f.get("name") if isinstance(f, dict) else None, f"#{i + 1}"),
-         lambda f=f: _tool(f, conv, source)) for i, f in enumerate(functions)))
+         lambda f=f: _tool(f, source)) for i, f in enumerate(functions)))
     names = [t.name for t in tools]
     errors += [f"{source}: tool {n!r}: name: duplicate tool name in one record"
                for n in sorted({n for n in names if names.count(n) > 1})]
     return tools, errors
 
 
-def _tool(entry: Any, conv: Converter, source: str) -> Tool:
+def _tool(entry: Any, source: str) -> Tool:
     entry = object_of(entry, "function")
     params = object_of(entry.get("parameters", {"type": "dict", "properties": {}}), "parameters")
+    conv = Converter(root=params, dialect="bfcl")
     return Tool(name=tool_name(entry.get("name")),
                 description=text(entry.get("description"), "description"),
                 parameters=conv.object_params(params, "parameters"),

@@ -44,9 +44,9 @@ def object_of(value: Any, field: str) -> dict:
     return value
 
 
-def returns(conv: Converter, schema: Any, field: str) -> Param | None:
-    """The return schema at `field`, or None when the source declares none."""
-    return None if schema is None else conv.param(schema, field)
+def returns(schema: Any, field: str) -> Param | None:
+    """The return schema at `field` ("#/..." refs inside it point into it), or None if absent."""
+    return None if schema is None else Converter(root=schema).param(schema, field)
 
 
 def collect(file: str, entries: Iterable[tuple[str, Callable[[], Tool]]]

@@ -34,7 +34,8 @@ class Converter:
     """Converts schemas found in one document.
 
     Attributes:
-        root: The whole document, which "#/..." references point into.
+        root: The document "#/..." references point into: the schema itself for OpenAI, MCP
+            and BFCL (where `$defs` live inside it), the whole document for OpenAPI.
         dialect: "json" (JSON Schema type names) or "bfcl" (adds float/tuple/dict/any, and reads
             a string default such as "false" of a non-string parameter as the literal it spells).
     """

@@ -26,19 +26,18 @@ def read(doc: dict, file: str) -> tuple[list[Tool], list[str]]:
     if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
         where = f"{field}.tools" if field else "tools"
         return [], [f"{file}: {where}: expected a list of tools under {where!r}"]
-    conv = Converter(root=result)
     entries = result["tools"]
     return collect(file, ((tool_label(e.get("name") if isinstance(e, dict) else None, f"#{i + 1}"),
-                           lambda e=e: _tool(e, conv, file)) for i, e in enumerate(entries)))
+                           lambda e=e: _tool(e, file)) for i, e in enumerate(entries)))
 
 
-def _tool(entry: Any, conv: Converter, file: str) -> Tool:
+def _tool(entry: Any, file: str) -> Tool:
     entry = object_of(entry, "tool")
     if "inputSchema" not in entry:
         raise FieldError("inputSchema", "missing inputSchema")
     schema = object_of(entry["inputSchema"], "inputSchema")
     return Tool(name=tool_name(entry.get("name")),
                 description=text(entry.get("description"), "description"),
-                parameters=conv.object_params(schema, "inputSchema"),
-                returns=returns(conv, entry.get("outputSchema"), "outputSchema"),
+                parameters=Converter(root=schema).object_params(schema, "inputSchema"),
+                returns=returns(entry.get("outputSchema"), "outputSchema"),
                 source=file)

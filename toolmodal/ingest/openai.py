@@ -26,9 +26,8 @@ def looks_like(doc: Any) -> bool:
 def read(doc: Any, file: str) -> tuple[list[Tool], list[str]]:
     """All tools of an OpenAI document; errors name file, tool and field."""
     entries = doc if isinstance(doc, list) else [doc]
-    conv = Converter(root=doc)
     return collect(file, ((tool_label(_name_of(e), f"#{i + 1}"),
-                           lambda e=e: _tool(e, conv, file)) for i, e in enumerate(entries)))
+                           lambda e=e: _tool(e, file)) for i, e in enumerate(entries)))
 
 
 def _name_of(entry: Any) -> Any:
@@ -37,16 +36,15 @@ def _name_of(entry: Any) -> Any:
     return entry.get("name") if isinstance(entry, dict) else None
 
 
-def _tool(entry: Any, conv: Converter, file: str) -> Tool:
+def _tool(entry: Any, file: str) -> Tool:
     entry = object_of(entry, "tool")
     if "function" in entry:
         if entry.get("type") != "function":
             raise FieldError("type", f"tool type must be 'function', got {entry.get('type')!r}")
         entry = object_of(entry["function"], "function")
     params = entry.get("parameters", {"type": "object", "properties": {}})
-    object_of(params, "parameters")
     return Tool(name=tool_name(entry.get("name")),
                 description=text(entry.get("description"), "description"),
-                parameters=conv.object_params(params, "parameters"),
-                returns=returns(conv, entry.get("returns"), "returns"),
+                parameters=Converter(root=params).object_params(params, "parameters"),
+                returns=returns(entry.get("returns"), "returns"),
                 source=file)

@@ -62,7 +62,12 @@ def _tool(conv: Converter, path: str, method: str, item: dict, file: str) -> Too
     return Tool(name=tool_name(op["operationId"], f"{field}.operationId"),
                 description=text(description, f"{field}.description"),
                 parameters=tuple(params), returns=_returns(conv, op, field),
-                source=f"{file}#/paths/{path}/{method}")
+                source=f"{file}#/paths/{_pointer(path)}/{method}")
+
+
+def _pointer(token: str) -> str:
+    """Escape a JSON-pointer token ("/orders/{id}" -> "~1orders~1{id}")."""
+    return str(token).replace("~", "~0").replace("/", "~1")
 
 
 def _parameters(conv: Converter, item: dict, op: dict, path: str, field: str) -> list[Param]:
