@@ -44,8 +44,8 @@ class Param(BaseModel):
     enum: tuple[Any, ...] | None = None
     items: Param | None = None
     properties: tuple[Param, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
     min_length: int | None = None
     max_length: int | None = None
     pattern: str | None = None
