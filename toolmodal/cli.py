@@ -96,6 +96,8 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("--schemas", default="data/tool_schemas", help="folder to watch")
     watch.add_argument("--interval", type=float, default=60.0, help="seconds between checks")
     watch.add_argument("--once", action="store_true", help="check once and exit (for cron)")
+    watch.add_argument("--config", action="append", default=None,
+                       help="YAML overlay(s) for the triggered full pipeline (default: cpu)")
     watch.set_defaults(target="pipeline:watch")
 
 
