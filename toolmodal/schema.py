@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object", "null", "any"]
 JSON_TYPES: tuple[str, ...] = ParamType.__args__  # type: ignore[attr-defined]
@@ -49,6 +49,14 @@ class Param(BaseModel):
     min_length: int | None = None
     max_length: int | None = None
     pattern: str | None = None
+
+    @field_validator("minimum", "maximum", mode="before")
+    @classmethod
+    def _bound_as_float(cls, value: Any) -> Any:
+        """Keep numeric bounds floats as declared (pydantic would keep an int as int)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
 
     def property(self, name: str) -> Param:
         """Return the nested property called `name` (KeyError names the parent and child)."""
