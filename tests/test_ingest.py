@@ -173,3 +173,24 @@ def test_bfcl_sample_every_function_ingests(bfcl_dir: Path) -> None:
             load_catalogue([path])
         assert {e.split("tool '")[1].split("'")[0] for e in info.value.errors} == set(conflicting)
         assert all("definition differs from the one on" in e for e in info.value.errors)
+
+
+def test_array_without_items_and_optional_body(tmp_path: Path) -> None:
+    # An array with no "items" is accepted (elements unconstrained); an OpenAPI request body not
+    # marked required (the default) makes all of its fields optional.
+    body = {"content": {"application/json": {"schema": {
+        "type": "object", "properties": {"tags": {"type": "array"}}, "required": ["tags"]}}}}
+    doc = {"openapi": "3.1.0", "paths": {"/t": {"post": {"operationId": "tag",
+                                                          "requestBody": body}}}}
+    _write(tmp_path / "api.json", doc)
+    tags = load_catalogue([tmp_path / "api.json"]).tool("tag").param("tags")
+    assert (tags.type, tags.items, tags.required) == ("array", None, False)
+    body["required"] = True
+    _write(tmp_path / "api.json", doc)
+    assert load_catalogue([tmp_path / "api.json"]).tool("tag").param("tags").required
+
+
+def test_bundled_catalogue_size() -> None:
+    bundled = Path(__file__).resolve().parent.parent / "data" / "tool_schemas"
+    catalogue = load_catalogue([bundled])
+    assert len(catalogue.tools) >= 60 and len(catalogue.categories) >= 10

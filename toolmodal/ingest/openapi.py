@@ -110,13 +110,18 @@ def _body(conv: Converter, op: dict, field: str) -> list[Param]:
         raise FieldError(f"{field}.requestBody.content",
                          f"only {JSON} bodies are read, got {sorted(map(str, content))}")
     media = object_of(content[JSON], f"{field}.requestBody.content.{JSON}")
-    return list(conv.object_params(media.get("schema"),
-                                   f"{field}.requestBody.content.{JSON}.schema"))
+    params = conv.object_params(media.get("schema"), f"{field}.requestBody.content.{JSON}.schema")
+    required = body.get("required", False)
+    if not isinstance(required, bool):
+        raise FieldError(f"{field}.requestBody.required",
+                         f"required must be true or false, got {required!r}")
+    # An optional body (OpenAPI's default) may be left out whole: none of its fields is required.
+    return [p if required else p.model_copy(update={"required": False}) for p in params]
 
 
 def _returns(conv: Converter, op: dict, field: str) -> Param | None:
     responses = object_of(op.get("responses", {}), f"{field}.responses")
-    for code in ("200", 200, "201", 201):
+    for code in ("200", "201"):
         if code not in responses:
             continue
         response = conv.deref(responses[code], f"{field}.responses.{code}")
