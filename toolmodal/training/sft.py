@@ -248,7 +248,7 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
             loss_sum, _ = supervised_loss(model, batch, tool_w, arg_w)
             loss = loss_sum / max(n_tokens, 1)
             loss.backward()
-            step_loss += float(loss)
+            step_loss += float(loss.detach())
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
