@@ -271,8 +271,41 @@ _SCHEMAISH = st.recursive(
     max_leaves=40)
 
 
+_KEYWORDS = st.sampled_from(["type", "properties", "items", "enum", "default", "required",
+                             "$ref", "minimum", "maximum", "minLength", "pattern", "anyOf",
+                             "allOf", "description"])
+_VALUES = st.one_of(st.sampled_from(["object", "string", "integer", "number", "array", "dict",
+                                     "float", "tuple", "null", "#/$defs/A", "a", "[", "b"]),
+                    st.none(), st.booleans(), st.integers(-2, 2), st.floats(allow_nan=False))
+_SCHEMA = st.recursive(
+    st.dictionaries(_KEYWORDS, _VALUES, max_size=4),
+    lambda inner: st.dictionaries(_KEYWORDS, inner | st.lists(inner | _VALUES, max_size=3)
+                                  | st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2)
+                                  | _VALUES, max_size=5),
+    max_leaves=25)
+
+
+def _wrap(kind: str, schema: dict, defs: dict) -> object:
+    """Put a random schema where each format keeps its parameters, so the converter runs."""
+    params = {"type": "object", "properties": {"a": schema}, "$defs": {"A": defs}}
+    if kind == "openai":
+        return [{"type": "function", "function": {"name": "f", "parameters": params}}]
+    if kind == "mcp":
+        return {"tools": [{"name": "f", "inputSchema": params, "outputSchema": schema}]}
+    if kind == "bfcl":
+        return {"function": [{"name": "f", "parameters": params | {"type": "dict"}}]}
+    op = {"operationId": "f", "parameters": [{"name": "q", "in": "query", "schema": schema}],
+          "requestBody": {"content": {"application/json": {"schema": params}}},
+          "responses": {"200": {"content": {"application/json": {"schema": schema}}}}}
+    return {"openapi": "3.0.0", "paths": {"/p": {"post": op}}, "$defs": {"A": defs}}
+
+
+_WRAPPED = st.builds(_wrap, st.sampled_from(["openai", "mcp", "bfcl", "openapi"]), _SCHEMA,
+                     _SCHEMA)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(_JSON, _SCHEMAISH))
+@given(st.one_of(_JSON, _SCHEMAISH, _WRAPPED))
 def test_random_documents_never_crash(doc: object) -> None:
     text = json.dumps(doc)
     for is_yaml in (False, True):
