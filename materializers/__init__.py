@@ -1,0 +1,1 @@
+"""ZenML materializers for toolmodal's own artifact types (never for builtins)."""

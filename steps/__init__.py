@@ -1,0 +1,1 @@
+"""ZenML steps: one thin `@step` per file over the core package `toolmodal`."""

@@ -1,0 +1,30 @@
+"""Step: the verified synthetic dataset, its card, and the card as an HTML page with charts."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from datasets import DatasetDict
+from zenml import log_metadata, step
+from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
+from zenml.types import HTMLString
+
+from toolmodal import reports
+from toolmodal.datagen import GenerationConfig, generate_dataset
+from toolmodal.datagen.card import plot_distributions
+from toolmodal.schema import Catalogue
+
+
+@step(output_materializers={"dataset": HFDatasetMaterializer})
+def generate_data(catalogue: Catalogue, config: GenerationConfig) -> tuple[
+        Annotated[DatasetDict, "dataset"], Annotated[dict, "dataset_card"],
+        Annotated[HTMLString, "dataset_card_page"]]:
+    """Generate the DatasetDict of the dataset contract from the catalogue."""
+    dataset, card = generate_dataset(catalogue, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = plot_distributions(card, Path(tmp) / "distributions.png").read_bytes()
+    log_metadata({"rows": card["rows"], "splits": card["splits"],
+                  "acceptance_rate": card["acceptance_rate"]})
+    return dataset, card, HTMLString(reports.dataset_card_page(card, chart))

@@ -1,0 +1,141 @@
+"""`toolmodal run | dashboard | watch`: the pipelines on the embedded project-local stack.
+
+`run` merges `configs/<pipeline>.yaml` with the overlays (default: cpu), adds the schema files
+as cache dependencies of ingestion, runs the pipeline and prints a closing summary: every step
+with its status (cached or run) and time, then the metrics table of the evaluations. Left out:
+the pipelines' content (`pipelines/`), stack registration (`toolmodal.stack`) and the watch
+loop (`toolmodal.watch`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from toolmodal import reports, runconfig, stack
+
+
+def load_pipeline(name: str):
+    """The ZenML pipeline object called `name` (data, training, evaluation or full)."""
+    stack.configure_environment()
+    if name == "data":
+        from pipelines.data import data_pipeline as pipeline
+    elif name == "training":
+        from pipelines.training import training_pipeline as pipeline
+    elif name == "evaluation":
+        from pipelines.evaluation import evaluation_pipeline as pipeline
+    elif name == "full":
+        from pipelines.full import full_pipeline as pipeline
+    else:
+        raise ValueError(f"unknown pipeline {name!r}; choose from {runconfig.PIPELINES}")
+    return pipeline
+
+
+def pipeline_config(name: str, overlays: list[str], parameters: dict | None = None) -> dict:
+    """The merged run configuration of `name`, schema files added as ingestion's cache inputs.
+
+    Args:
+        name: Pipeline name.
+        overlays: Overlay names or YAML paths, applied in order.
+        parameters: Pipeline parameters applied last (e.g. the folder `watch` watches).
+    """
+    pipeline = load_pipeline(name)
+    params = set(inspect.signature(pipeline.entrypoint).parameters)
+    config = runconfig.build_run_config(name, overlays, params)
+    config = runconfig.deep_merge(config, {"parameters": parameters or {}})
+    schemas = config["parameters"].get("schemas")
+    if schemas is not None:
+        files = runconfig.schema_files(schemas)
+        config = runconfig.deep_merge(config, {"steps": {"ingest_schemas": {
+            "cache_policy": {"file_dependencies": files}}}})
+    return config
+
+
+def run_pipeline(name: str, overlays: list[str], parameters: dict | None = None):
+    """Run pipeline `name` with `overlays` (then `parameters` on top); returns ZenML's run."""
+    stack.ensure_stack()
+    config = pipeline_config(name, overlays, parameters or {})
+    pipeline = load_pipeline(name)
+    if stack.uses_local_stack():
+        stack.ensure_experiment(pipeline.name)
+    path = stack.state_dir() / ".zen" / "run-configs" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return pipeline.with_options(config_path=str(path))()
+
+
+def step_rows(run) -> list[dict]:
+    """One row per step of a finished run: name, status, seconds."""
+    rows = []
+    for name, step_run in run.steps.items():
+        end, start = step_run.end_time, step_run.start_time
+        seconds = (end - start).total_seconds() if end and start else None
+        rows.append({"step": name, "status": step_run.status.value,
+                     "seconds": None if seconds is None else round(seconds, 1)})
+    return rows
+
+
+def metrics_rows(run) -> list[dict]:
+    """The evaluation table of the run (from `promote_model`'s `eval_table`), if it has one."""
+    if "promote_model" not in run.steps:
+        return []
+    return run.steps["promote_model"].outputs["eval_table"][0].load()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`toolmodal run PIPELINE [--config OVERLAY ...]`."""
+    started = time.monotonic()
+    result = run_pipeline(args.pipeline, args.config or runconfig.DEFAULT_OVERLAYS)
+    result = result.get_hydrated_version()
+    print(f"\n{result.name}: {result.status.value} in {time.monotonic() - started:.0f} s "
+          f"(ZenML run id {result.id})\n")
+    print(reports.text_table(step_rows(result)))
+    if result.status.value == "completed":
+        table = metrics_rows(result)
+        if table:
+            print("\n" + reports.text_table(table))
+    return 0 if result.status.value == "completed" else 1
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    """`toolmodal dashboard`: ZenML's local server and the MLflow UI until Ctrl-C."""
+    stack.ensure_stack()
+    zenml = Path(sys.executable).parent / "zenml"
+    mlflow = Path(sys.executable).parent / "mlflow"
+    subprocess.run([str(zenml), "login", "--local", "--ip-address", "127.0.0.1",
+                    "--port", str(args.port)], check=True)
+    ui = subprocess.Popen([str(mlflow), "server", "--workers", "1", "--host", "127.0.0.1",
+                           "--port", str(args.mlflow_port),
+                           "--backend-store-uri", stack.tracking_uri()])
+    print(f"ZenML dashboard: http://127.0.0.1:{args.port}\n"
+          f"MLflow UI:       http://127.0.0.1:{args.mlflow_port}\nCtrl-C stops both.")
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        ui.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+        subprocess.run([str(zenml), "logout", "--local"], check=False)
+    return 0
+
+
+def watch(args: argparse.Namespace) -> int:
+    """`toolmodal watch`: run `full` whenever the schema folder's catalogue hash changes."""
+    from toolmodal.watch import watch_loop
+
+    overlays = args.config or runconfig.DEFAULT_OVERLAYS
+
+    def trigger(folder: Path) -> bool:
+        result = run_pipeline("full", overlays, {"schemas": str(folder)})
+        return result.get_hydrated_version().status.value == "completed"
+
+    return watch_loop(runconfig.project_path(args.schemas), args.interval, args.once, trigger)

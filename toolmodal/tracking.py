@@ -1,0 +1,110 @@
+"""MLflow logging helpers for the pipeline steps: params, per-step metrics, curves, registry.
+
+Inside a step run with ZenML's MLflow experiment tracker an MLflow run is active and these
+helpers log to it; without a tracker in the stack (e.g. a step's `entrypoint` called in a test)
+there is no active run and the logging helpers do nothing, rather than opening a stray run in
+`./mlruns`. Promotion works on MLflow's registry directly: the "production" alias moves to a new
+version only if it beats the current one. Left out: what the metrics mean (see
+`toolmodal.evaluate`) and plotting (see `toolmodal.reports`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+PRODUCTION = "production"
+
+
+def tracking() -> bool:
+    """Whether an MLflow run is active (a tracked step)."""
+    return mlflow.active_run() is not None
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings to `a.b.c` keys (MLflow params are flat)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_params(params: dict[str, Any], prefix: str = "") -> None:
+    """Log a (nested) config as params, e.g. `sft_joint.learning_rate`."""
+    if tracking():
+        mlflow.log_params({k: str(v)[:6000] for k, v in flatten(params, prefix).items()})
+
+
+def log_metrics(metrics: dict[str, Any], prefix: str = "", step: int | None = None) -> None:
+    """Log the finite numbers of `metrics` (others are skipped: MLflow rejects them)."""
+    if tracking():
+        numbers = {f"{prefix}{k}": float(v) for k, v in flatten(metrics).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)
+                   and math.isfinite(v)}
+        mlflow.log_metrics(numbers, step=step)
+
+
+def metrics_hook(prefix: str) -> Callable[[int, dict[str, float]], None]:
+    """A training `MetricsHook` that sends each logged step's numbers to MLflow (the curves)."""
+
+    def hook(step: int, metrics: dict[str, float]) -> None:
+        log_metrics(metrics, prefix=prefix, step=step)
+
+    return hook
+
+
+def log_html(html: str, name: str) -> None:
+    """Attach an HTML page (report, chart) to the MLflow run."""
+    if tracking():
+        mlflow.log_text(html, name)
+
+
+def register_and_promote(name: str, source: str, metrics: dict[str, float], key: str,
+                         tracking_uri: str | None = None) -> dict[str, Any]:
+    """Register a model version and move the production alias to it if it is better.
+
+    Args:
+        name: Registered model name.
+        source: Where the model lives (the exported model's artifact URI).
+        metrics: Held-out metrics of this version (stored as version tags).
+        key: The metric compared (higher is better) with the current production version.
+        tracking_uri: Registry URI; None = MLflow's current one (the tracker's, in a step).
+
+    Returns:
+        version, promoted, the compared values and the previous production version (or None).
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    if key not in metrics:
+        raise KeyError(f"promotion metric {key!r} missing from metrics {sorted(metrics)}")
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    run = mlflow.active_run()
+    version = client.create_model_version(
+        name, source=source, run_id=run.info.run_id if run else None,
+        tags={k: str(v) for k, v in metrics.items()})
+    current = _production(client, name)
+    previous = None if current is None else float(current.tags[key])
+    promoted = previous is None or metrics[key] > previous
+    if promoted:
+        client.set_registered_model_alias(name, PRODUCTION, version.version)
+    return {"version": int(version.version), "promoted": promoted, "metric": key,
+            "value": metrics[key], "production_value": previous,
+            "previous_production": None if current is None else int(current.version)}
+
+
+def _production(client: mlflow.MlflowClient, name: str):
+    """The version behind the production alias, or None if there is none yet."""
+    try:
+        return client.get_model_version_by_alias(name, PRODUCTION)
+    except MlflowException:
+        return None
