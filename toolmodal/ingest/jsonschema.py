@@ -25,6 +25,7 @@ from toolmodal.schema import Param
 JSON_TYPES = {t: t for t in ("string", "integer", "number", "boolean", "array", "object", "null")}
 BFCL_TYPES = JSON_TYPES | {"float": "number", "tuple": "array", "dict": "object", "any": "any"}
 MAX_DEPTH = 32
+_INDEX = re.compile(r"[0-9]+")
 _NUMERIC = ("integer", "number", "any")
 _TEXT = ("string", "any")
 
@@ -107,7 +108,7 @@ class Converter:
             part = part.replace("~1", "/").replace("~0", "~")
             if isinstance(target, dict) and part in target:
                 target = target[part]
-            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            elif isinstance(target, list) and _INDEX.fullmatch(part) and int(part) < len(target):
                 target = target[int(part)]
             else:
                 raise FieldError(f"{field}.$ref", f"unresolvable $ref {ref!r}: no {part!r}")

@@ -56,18 +56,36 @@ def read_text(content: str, label: str, is_yaml: bool = False) -> tuple[list[Too
     if not content.strip():
         return [], [f"{label}: file is empty"]
     if is_yaml:
-        try:
-            return read_document(yaml.safe_load(content), label)
-        except (yaml.YAMLError, RecursionError) as exc:
-            return [], [f"{label}: invalid YAML: {exc}"]
+        return _read_yaml(content, label)
     try:
-        return read_document(json.loads(content), label)
+        doc = json.loads(content)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             return _read_json_lines(content, label)
         return [], [f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        return [], [f"{label}: invalid JSON: {exc or 'nested too deeply'}"]
+    return _read_guarded(doc, label)
+
+
+def _read_yaml(content: str, label: str) -> tuple[list[Tool], list[str]]:
+    """YAML is read as the JSON it spells; dates, sets, binary and cycles are rejected."""
+    try:
+        doc = yaml.safe_load(content)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: bad timestamps
+        return [], [f"{label}: invalid YAML: {exc}"]
+    try:
+        doc = json.loads(json.dumps(doc, allow_nan=True))
+    except (TypeError, ValueError, RecursionError) as exc:
+        return [], [f"{label}: YAML holds a value JSON cannot represent: {exc}"]
+    return _read_guarded(doc, label)
+
+
+def _read_guarded(doc: Any, label: str) -> tuple[list[Tool], list[str]]:
+    try:
+        return read_document(doc, label)
     except RecursionError:
-        return [], [f"{label}: invalid JSON: nested too deeply"]
+        return [], [f"{label}: document nested too deeply"]
 
 
 def read_document(doc: Any, label: str) -> tuple[list[Tool], list[str]]:

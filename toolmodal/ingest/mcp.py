@@ -22,7 +22,7 @@ def looks_like(doc: Any) -> bool:
 
 def read(doc: dict, file: str) -> tuple[list[Tool], list[str]]:
     """All tools of an MCP tools/list result; errors name file, tool and field."""
-    field, result = ("result", doc["result"]) if "jsonrpc" in doc else ("", doc)
+    field, result = ("", doc) if "tools" in doc else ("result", doc["result"])
     if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
         where = f"{field}.tools" if field else "tools"
         return [], [f"{file}: {where}: expected a list of tools under {where!r}"]
