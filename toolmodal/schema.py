@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object", "null", "any"]
 JSON_TYPES: tuple[str, ...] = ParamType.__args__  # type: ignore[attr-defined]
@@ -44,19 +44,12 @@ class Param(BaseModel):
     enum: tuple[Any, ...] | None = None
     items: Param | None = None
     properties: tuple[Param, ...] = ()
-    minimum: int | float | None = None
-    maximum: int | float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     min_length: int | None = None
     max_length: int | None = None
     pattern: str | None = None
 
-    @field_validator("minimum", "maximum", mode="before")
-    @classmethod
-    def _bound_as_float(cls, value: Any) -> Any:
-        """Keep numeric bounds floats as declared (pydantic would keep an int as int)."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
 
     def property(self, name: str) -> Param:
         """Return the nested property called `name` (KeyError names the parent and child)."""
