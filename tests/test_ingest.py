@@ -10,6 +10,7 @@ import pytest
 
 from toolmodal.cli import main
 from toolmodal.ingest import SchemaError, load_catalogue, tools_from_bfcl_record
+from toolmodal.ingest.jsonschema import Converter
 from toolmodal.schema import Catalogue
 
 DATA = Path(__file__).parent / "data" / "schemas"
@@ -96,6 +97,31 @@ def test_tools_from_bfcl_record() -> None:
     with pytest.raises(SchemaError, match=r"q.json:1: tool 'f': parameters.required"):
         tools_from_bfcl_record({"function": [{"name": "f", "parameters": {
             "type": "dict", "properties": {}, "required": ["a"]}}]}, "q.json:1")
+
+
+_DEFS = {"defs": {"C": {"type": "string", "pattern": "^a", "description": "inner",
+                        "default": "ab"}}}
+
+
+@pytest.mark.parametrize(("schema", "description", "default"), [
+    # OpenAPI 3.0's idiom for documenting a referenced schema: the wrapper's keywords win.
+    ({"allOf": [{"$ref": "#/defs/C"}], "description": "x", "default": "aa"}, "x", "aa"),
+    # Nullable reference; keywords the wrapper lacks come from the referenced schema.
+    ({"anyOf": [{"$ref": "#/defs/C"}, {"type": "null"}], "description": "x"}, "x", "ab"),
+    ({"oneOf": [{"type": "null"}, {"$ref": "#/defs/C"}]}, "inner", "ab"),
+    # A wrapper inside a wrapper.
+    ({"allOf": [{"allOf": [{"$ref": "#/defs/C"}]}], "description": "x"}, "x", "ab"),
+])
+def test_ref_inside_single_schema_wrapper(schema: dict, description: str, default: str) -> None:
+    param = Converter(root=_DEFS).param(schema, "f")
+    assert (param.type, param.pattern, param.description, param.default) == (
+        "string", "^a", description, default)
+
+
+def test_ref_in_all_of_brief_case() -> None:
+    param = Converter(root={"defs": {"C": {"type": "string", "pattern": "^a"}}}).param(
+        {"allOf": [{"$ref": "#/defs/C"}], "description": "x"}, "f")
+    assert (param.type, param.pattern, param.description) == ("string", "^a", "x")
 
 
 def _write(path: Path, obj: object) -> None:

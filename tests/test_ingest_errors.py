@@ -144,6 +144,13 @@ CASES = [
     ("circular_ref", {"x.json": _openai(_fn(parameters=_CYCLE))},
      ["tool 'get_weather': parameters.properties.node.properties.child.$ref: circular $ref: "
       "#/$defs/Node -> #/$defs/Node"]),
+    # The same cycle written the OpenAPI 3.0 way, the $ref inside a nullable oneOf.
+    ("circular_ref_in_wrapper", {"x.json": _openai(_fn(parameters={
+        "type": "object", "properties": {"node": {"$ref": "#/$defs/Node"}}, "$defs": {"Node": {
+            "type": "object", "properties": {"child": {
+                "oneOf": [{"$ref": "#/$defs/Node"}, {"type": "null"}]}}}}}))},
+     ["parameters.properties.node.properties.child.$ref: circular $ref: "
+      "#/$defs/Node -> #/$defs/Node"]),
     # $ref to a definition that does not exist.
     ("unresolvable_ref", {"x.json": _unit(**{"$ref": "#/$defs/Unit"})},
      ["parameters.properties.unit.$ref: unresolvable $ref '#/$defs/Unit'"]),

@@ -2,7 +2,9 @@
 
 Shared by every format reader. Handles `$ref` to local JSON pointers ("#/components/...") with
 cycle detection, `allOf` of one schema, and the nullable idioms `type: [X, "null"]` and
-`anyOf/oneOf: [X, {"type": "null"}]` (they become X: a `Param` has one type).
+`anyOf/oneOf: [X, {"type": "null"}]` (they become X: a `Param` has one type). Keywords beside a
+`$ref` or a wrapper (OpenAPI 3.0's `{"allOf": [{"$ref": ...}], "description": ...}`) win over
+those of the schema they wrap.
 
 Deliberately left out: remote `$ref`s, real unions (anyOf/oneOf of several non-null schemas are
 rejected), `format`, `exclusiveMinimum/Maximum`, `minItems/maxItems`, `additionalProperties`,
@@ -73,7 +75,9 @@ class Converter:
         if "$ref" in schema:
             resolved, refs = self._resolve(schema, field, refs)
             return self._param(resolved, field, name, required, refs, depth + 1)
-        schema = _unwrap(schema, field)
+        unwrapped = _unwrap(schema, field)
+        if unwrapped is not schema:  # the inner schema may be a $ref or another wrapper
+            return self._param(unwrapped, field, name, required, refs, depth + 1)
         type_ = self._type(schema, field)
         description = schema.get("description", "")
         if not isinstance(description, str):
