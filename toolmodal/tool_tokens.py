@@ -295,11 +295,13 @@ def extend_tokenizer_and_model(tokenizer, model) -> list[int]:
         model: The matching causal LM.
 
     Returns:
-        Ids of the tokens that were newly added (empty on a second call).
+        Ids of the tokens that were newly registered as added tokens (empty on a second call).
     """
-    vocab = tokenizer.get_vocab()
-    new_schema = [t for t in SCHEMA_TOKENS if t not in vocab]
-    new_delims = [t for t in DELIMITER_TOKENS if t not in vocab]
+    added, vocab = tokenizer.get_added_vocab(), tokenizer.get_vocab()
+    new_schema = [t for t in SCHEMA_TOKENS if t not in added]
+    new_delims = [t for t in DELIMITER_TOKENS if t not in added]
+    # A token the vocabulary already had (as ordinary text) keeps its trained row.
+    fresh = [t for t in new_schema + new_delims if t not in vocab]
     if new_schema:
         tokenizer.add_special_tokens(
             {"extra_special_tokens": [AddedToken(t, special=True, normalized=False)
@@ -307,14 +309,12 @@ def extend_tokenizer_and_model(tokenizer, model) -> list[int]:
             replace_extra_special_tokens=False)
     if new_delims:
         tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in new_delims])
-    new_ids = [tokenizer.convert_tokens_to_ids(t) for t in new_schema + new_delims]
-    embeddings = model.get_input_embeddings()
-    if len(tokenizer) > embeddings.weight.shape[0]:
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        embeddings = model.get_input_embeddings()
+    weight = model.get_input_embeddings().weight
     with torch.no_grad():
-        for token, token_id in zip(new_schema + new_delims, new_ids, strict=True):
+        for token in fresh:
             sub_ids = tokenizer.encode(_subtoken_text(token), add_special_tokens=False)
-            embeddings.weight[token_id] = embeddings.weight[sub_ids].mean(dim=0)
+            weight[tokenizer.convert_tokens_to_ids(token)] = weight[sub_ids].mean(dim=0)
     model.tie_weights()
-    return new_ids
+    return [tokenizer.convert_tokens_to_ids(t) for t in new_schema + new_delims]
