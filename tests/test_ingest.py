@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolmodal.cli import main
-from toolmodal.ingest import SchemaError, load_catalogue, tools_from_bfcl_record
+from toolmodal.ingest import SchemaError, ingest_paths, load_catalogue, tools_from_bfcl_record
 from toolmodal.ingest.jsonschema import Converter
 from toolmodal.schema import Catalogue
 
@@ -168,37 +168,76 @@ def test_schemas_check_command(capsys: pytest.CaptureFixture, tmp_path: Path) ->
     assert f"{bad}: tool 'f': parameters.required: required must be a list" in out.err
 
 
-def _distinct_functions(path: Path) -> tuple[set[str], dict[str, set[str]]]:
-    """Names and, per name, the distinct definitions in a BFCL file (computed independently)."""
-    names: set[str] = set()
-    variants: dict[str, set[str]] = {}
-    for line in path.read_text().splitlines():
+def _expected_notes(path: Path) -> tuple[set[str], list[tuple[int, str, int]]]:
+    """Names in a BFCL file and its redefinitions (line, name, first line), found independently."""
+    first: dict[str, tuple[int, str]] = {}
+    redefined: list[tuple[int, str, int]] = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         for fn in json.loads(line)["function"]:
-            names.add(fn["name"])
-            variants.setdefault(fn["name"], set()).add(json.dumps(fn, sort_keys=True))
-    return names, variants
+            text = json.dumps(fn, sort_keys=True)
+            first_line, first_text = first.setdefault(fn["name"], (number, text))
+            if text != first_text:
+                redefined.append((number, fn["name"], first_line))
+    return set(first), redefined
 
 
 def test_bfcl_sample_every_function_ingests(bfcl_dir: Path) -> None:
     files = sorted(bfcl_dir.glob("BFCL_v4_*.json"))
     assert len(files) == 5
+    all_redefined = []
     for path in files:
-        names, variants = _distinct_functions(path)
-        conflicting = sorted(n for n, v in variants.items() if len(v) > 1)
+        names, redefined = _expected_notes(path)
+        all_redefined += [(path.name, name) for _, name, _ in redefined]
         # Every single record ingests on its own (what the evaluator uses).
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             tools_from_bfcl_record(json.loads(line), f"{path.name}:{number}")
-        if not conflicting:
-            catalogue = load_catalogue([path])
-            assert len(catalogue.tools) == len(names)
-            assert catalogue.categories == [path.stem]
-            continue
-        # BFCL reuses a name with a different schema across records: a catalogue cannot hold
-        # both, so it is reported, naming the name (simple_python: 3 names, 4 lines).
-        with pytest.raises(SchemaError) as info:
-            load_catalogue([path])
-        assert {e.split("tool '")[1].split("'")[0] for e in info.value.errors} == set(conflicting)
-        assert all("definition differs from the one on" in e for e in info.value.errors)
+        # The whole file too: a name BFCL redefines in a later question keeps its first schema.
+        tools, errors, notes = ingest_paths([path])
+        assert errors == [] and sorted(t.name for t in tools) == sorted(names)
+        assert notes == [f"{path}:{n}: tool {name!r} redefined (differs from line {first}); "
+                         "BFCL scopes tools per question, the catalogue keeps the first"
+                         for n, name, first in redefined]
+        catalogue = load_catalogue([path])
+        assert catalogue.categories == [path.stem]
+        for _, name, first in redefined:
+            assert catalogue.tool(name).source == f"{path}:{first}"
+    assert sorted(all_redefined) == [  # what the sample holds (3 names on 4 lines)
+        ("BFCL_v4_simple_python.json", "calculate_triangle_area"),
+        ("BFCL_v4_simple_python.json", "math.gcd"), ("BFCL_v4_simple_python.json", "math.gcd"),
+        ("BFCL_v4_simple_python.json", "solve_quadratic")]
+
+
+def test_schemas_check_passes_each_bfcl_sample_file(bfcl_dir: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    for path in sorted(bfcl_dir.glob("BFCL_v4_*.json")):
+        assert main(["schemas", "check", str(path)]) == 0, path
+        out = capsys.readouterr()
+        names, redefined = _expected_notes(path)
+        assert out.out == f"{len(names)} tools, 1 categories\n"
+        assert out.err.count("note: ") == len(redefined)
+        assert "error" not in out.err
+
+
+def test_bfcl_redefinition_across_records_is_a_note(tmp_path: Path) -> None:
+    def record(*functions: dict) -> str:
+        return json.dumps({"id": "q", "question": [], "function": list(functions)})
+
+    def fn(description: str) -> dict:
+        return {"name": "area", "description": description,
+                "parameters": {"type": "dict", "properties": {}, "required": []}}
+
+    path = tmp_path / "q.json"
+    path.write_text("\n".join([record(fn("First.")), record(fn("First.")), record(fn("Other."))]))
+    tools, errors, notes = ingest_paths([path])
+    assert errors == [] and [t.description for t in tools] == ["First."]
+    # The identical repeat on line 2 is no news; line 3 differs.
+    assert notes == [f"{path}:3: tool 'area' redefined (differs from line 1); BFCL scopes tools "
+                     "per question, the catalogue keeps the first"]
+    # Twice in one record stays an error, and is not also reported as a redefinition.
+    path.write_text("\n".join([record(fn("First."), fn("Other.")), record()]))
+    _, errors, notes = ingest_paths([path])
+    assert errors == [f"{path}:1: tool 'area': name: duplicate tool name in one record"]
+    assert notes == []
 
 
 def test_array_without_items_and_optional_body(tmp_path: Path) -> None:

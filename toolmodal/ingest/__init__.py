@@ -8,14 +8,18 @@ converting back to a source format.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from toolmodal.ingest.bfcl import tools_from_bfcl_record
 from toolmodal.ingest.errors import SchemaError
-from toolmodal.ingest.loader import ingest_paths, read_text
+from toolmodal.ingest.loader import Ingested, ingest_paths, read_text
 from toolmodal.schema import Catalogue
 
-__all__ = ["SchemaError", "ingest_paths", "load_catalogue", "read_text", "tools_from_bfcl_record"]
+__all__ = ["Ingested", "SchemaError", "ingest_paths", "load_catalogue", "read_text",
+           "tools_from_bfcl_record"]
+
+logger = logging.getLogger(__name__)
 
 
 def load_catalogue(paths: list[Path]) -> Catalogue:
@@ -25,12 +29,15 @@ def load_catalogue(paths: list[Path]) -> Catalogue:
         paths: Schema files and/or folders (searched recursively).
 
     Returns:
-        The catalogue, tools in a deterministic order with categories set.
+        The catalogue, tools in a deterministic order with categories set. A BFCL name redefined
+        in a later record keeps its first definition; each such note is logged as a warning.
 
     Raises:
         SchemaError: listing every problem found in every file (file, tool and field each).
     """
-    tools, errors = ingest_paths([Path(p) for p in paths])
+    tools, errors, notes = ingest_paths([Path(p) for p in paths])
     if errors:
         raise SchemaError(errors)
+    for note in notes:
+        logger.warning(note)
     return Catalogue(tools=tuple(tools))

@@ -1,10 +1,12 @@
 """BFCL question records: JSON Lines, one `{"id", "question", "function": [tool, ...]}` per line.
 
 A BFCL tool is `{"name", "description", "parameters": {"type": "dict", "properties", "required"}}`
-with Python-style types (string, integer, float, boolean, array, tuple, dict, any). BFCL repeats a
-function across records: identical repeats within a file are kept once, a repeat that differs is
-an error naming both lines (a catalogue holds one definition per name). Left out: the questions
-themselves (the evaluator reads those) and BFCL's `optional` key (`required` decides).
+with Python-style types (string, integer, float, boolean, array, tuple, dict, any). BFCL scopes
+tools per question, so a name may come back in a later record: an identical repeat is kept once;
+a repeat that differs is still fully validated, then reported as a note (not an error) naming
+both lines, and the catalogue keeps the first definition (it holds one per name). A name twice in
+one record is an error. Left out: the questions themselves (the evaluator reads those) and BFCL's
+`optional` key (`required` decides).
 """
 
 from __future__ import annotations
@@ -38,19 +40,27 @@ def tools_from_bfcl_record(record: dict, source: str) -> list[Tool]:
     return tools
 
 
-def read_lines(records: list[tuple[int, Any]], file: str) -> tuple[list[Tool], list[str]]:
-    """All distinct tools of a BFCL file given as (line number, parsed record) pairs."""
-    kept: dict[str, Tool] = {}
+def read_lines(records: list[tuple[int, Any]], file: str
+               ) -> tuple[list[Tool], list[str], list[str]]:
+    """The tools of a BFCL file given as (line number, parsed record) pairs.
+
+    Returns:
+        The first definition of each name, one error line per malformation, and one note per
+        record that redefines a name of an earlier record differently.
+    """
+    kept: dict[str, tuple[int, Tool]] = {}
     errors: list[str] = []
+    notes: list[str] = []
     for line, record in records:
         tools, record_errors = _record(record, f"{file}:{line}")
         errors += record_errors
         for tool in tools:
-            first = kept.setdefault(tool.name, tool)
-            if first.content_hash() != tool.content_hash():
-                errors.append(f"{file}:{line}: tool {tool.name!r}: definition differs from the "
-                              f"one on {first.source} (same name, different schema)")
-    return list(kept.values()), errors
+            first_line, first = kept.setdefault(tool.name, (line, tool))
+            if first_line != line and first.content_hash() != tool.content_hash():
+                notes.append(f"{file}:{line}: tool {tool.name!r} redefined (differs from line "
+                             f"{first_line}); BFCL scopes tools per question, the catalogue "
+                             "keeps the first")
+    return [tool for _, tool in kept.values()], errors, notes
 
 
 def _record(record: Any, source: str) -> tuple[list[Tool], list[str]]:

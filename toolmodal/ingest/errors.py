@@ -2,7 +2,8 @@
 
 `FieldError` is raised deep inside a converter and knows only the field at fault; the format
 readers catch it and render it with the file and the tool into a line of a `SchemaError`.
-Left out: warnings. Ingestion either accepts a definition or reports it.
+Left out: warnings. Ingestion either accepts a definition or reports it; the one legal oddity,
+a BFCL file redefining a name in a later record, is a note (`loader.Ingested.notes`), not an error.
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 Categories: a tool's category is the name of the folder holding its file; a file passed directly,
 or lying directly in a folder passed, gets its file stem. Tool names must be unique across the
-whole catalogue. Every problem in every file is collected before anything is reported. Nothing is
-ever written. Left out: remote URLs and compressed files.
+whole catalogue (the one exception, a BFCL file redefining a name in a later record, gives a
+note, see `toolmodal.ingest.bfcl`). Every problem in every file is collected before anything is
+reported. Nothing is ever written. Left out: remote URLs and compressed files.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -22,7 +23,21 @@ FORMATS = ("an OpenAI tool list or function object, BFCL JSON Lines, "
            "an MCP tools/list result or an OpenAPI 3 document")
 
 
-def ingest_paths(paths: list[Path]) -> tuple[list[Tool], list[str]]:
+class Ingested(NamedTuple):
+    """What reading schema files gives.
+
+    Attributes:
+        tools: The valid tools (first definition of each name).
+        errors: One line per problem, naming file, tool and field; any error fails ingestion.
+        notes: One line per BFCL redefinition across records (legal; the first is kept).
+    """
+
+    tools: list[Tool]
+    errors: list[str]
+    notes: list[str]
+
+
+def ingest_paths(paths: list[Path]) -> Ingested:
     """Read every schema file under `paths`.
 
     Args:
@@ -31,30 +46,32 @@ def ingest_paths(paths: list[Path]) -> tuple[list[Tool], list[str]]:
 
     Returns:
         The valid tools in a deterministic order (paths as given, files sorted within a folder),
-        each with its category set, and one error line per problem found.
+        each with its category set, one error line per problem found, and the notes.
     """
     tools: list[Tool] = []
     errors: list[str] = []
+    notes: list[str] = []
     for file, category in _discover(paths, errors):
-        file_tools, file_errors = read_file(file)
+        file_tools, file_errors, file_notes = read_file(file)
         tools += [t.model_copy(update={"category": category}) for t in file_tools]
         errors += file_errors
-    return _unique(tools, errors)
+        notes += file_notes
+    return Ingested(*_unique(tools, errors), notes)
 
 
-def read_file(path: Path) -> tuple[list[Tool], list[str]]:
-    """Tools and error lines of one file (category not yet set)."""
+def read_file(path: Path) -> Ingested:
+    """Tools, error lines and notes of one file (category not yet set)."""
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path}: cannot read file: {exc}"]
+        return _failed(f"{path}: cannot read file: {exc}")
     return read_text(content, str(path), is_yaml=path.suffix in (".yaml", ".yml"))
 
 
-def read_text(content: str, label: str, is_yaml: bool = False) -> tuple[list[Tool], list[str]]:
-    """Tools and error lines of a file's text; `label` names the file in messages."""
+def read_text(content: str, label: str, is_yaml: bool = False) -> Ingested:
+    """Tools, error lines and notes of a file's text; `label` names the file in messages."""
     if not content.strip():
-        return [], [f"{label}: file is empty"]
+        return _failed(f"{label}: file is empty")
     if is_yaml:
         return _read_yaml(content, label)
     try:
@@ -62,46 +79,51 @@ def read_text(content: str, label: str, is_yaml: bool = False) -> tuple[list[Too
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             return _read_json_lines(content, label)
-        return [], [f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+        return _failed(f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                       f"{exc.msg}")
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
-        return [], [f"{label}: invalid JSON: {exc or 'nested too deeply'}"]
+        return _failed(f"{label}: invalid JSON: {exc or 'nested too deeply'}")
     return _read_guarded(doc, label)
 
 
-def _read_yaml(content: str, label: str) -> tuple[list[Tool], list[str]]:
+def _failed(error: str) -> Ingested:
+    return Ingested([], [error], [])
+
+
+def _read_yaml(content: str, label: str) -> Ingested:
     """YAML is read as the JSON it spells; dates, sets, binary and cycles are rejected."""
     try:
         doc = yaml.safe_load(content)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: bad timestamps
-        return [], [f"{label}: invalid YAML: {exc}"]
+        return _failed(f"{label}: invalid YAML: {exc}")
     try:
         doc = json.loads(json.dumps(doc, allow_nan=True))
     except (TypeError, ValueError, RecursionError) as exc:
-        return [], [f"{label}: YAML holds a value JSON cannot represent: {exc}"]
+        return _failed(f"{label}: YAML holds a value JSON cannot represent: {exc}")
     return _read_guarded(doc, label)
 
 
-def _read_guarded(doc: Any, label: str) -> tuple[list[Tool], list[str]]:
+def _read_guarded(doc: Any, label: str) -> Ingested:
     try:
         return read_document(doc, label)
     except RecursionError:
-        return [], [f"{label}: document nested too deeply"]
+        return _failed(f"{label}: document nested too deeply")
 
 
-def read_document(doc: Any, label: str) -> tuple[list[Tool], list[str]]:
+def read_document(doc: Any, label: str) -> Ingested:
     """Detect the format of a parsed document and read its tools."""
     if openapi.looks_like(doc):
-        return openapi.read(doc, label)
+        return Ingested(*openapi.read(doc, label), [])
     if mcp.looks_like(doc):
-        return mcp.read(doc, label)
+        return Ingested(*mcp.read(doc, label), [])
     if bfcl.looks_like(doc):
-        return bfcl.read_lines([(1, doc)], label)
+        return Ingested(*bfcl.read_lines([(1, doc)], label))
     if openai.looks_like(doc):
-        return openai.read(doc, label)
-    return [], [f"{label}: unknown format: expected {FORMATS}"]
+        return Ingested(*openai.read(doc, label), [])
+    return _failed(f"{label}: unknown format: expected {FORMATS}")
 
 
-def _read_json_lines(content: str, label: str) -> tuple[list[Tool], list[str]]:
+def _read_json_lines(content: str, label: str) -> Ingested:
     records, errors = [], []
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
@@ -113,8 +135,8 @@ def _read_json_lines(content: str, label: str) -> tuple[list[Tool], list[str]]:
                           f"record per line): {exc.msg} at column {exc.colno}")
         except RecursionError:
             errors.append(f"{label}:{number}: line is not valid JSON: nested too deeply")
-    tools, record_errors = bfcl.read_lines(records, label)
-    return tools, errors + record_errors
+    tools, record_errors, notes = bfcl.read_lines(records, label)
+    return Ingested(tools, errors + record_errors, notes)
 
 
 def _discover(paths: list[Path], errors: list[str]) -> list[tuple[Path, str]]:
