@@ -1,0 +1,129 @@
+"""The data stage's settings (`GenerationConfig`) and the system-prompt variants it mixes in.
+
+One config drives the CLI (`toolmodal data generate --config`) and the pipeline step. Sizes are
+in rows (a 3-step chain is 3 rows). Shares are fractions; the validation suite checks the
+generated data against the same numbers.
+
+Deliberately left out: validation bounds (see `toolmodal.validation.ValidationConfig`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PHASES = ("selection", "arguments", "joint")
+KINDS = ("single", "parallel", "multiple", "chain", "irrelevance")
+TEST_SPLITS = ("test_seen", "test_unseen", "test_chain", "test_irrelevance")
+TRAIN_SPLITS = tuple(f"{p}_{s}" for p in PHASES for s in ("train", "validation"))
+DEFAULT_VARIANT = "default"
+
+
+class GenerationConfig(BaseModel):
+    """Settings of synthetic data generation.
+
+    Attributes:
+        examples: Total rows over all splits.
+        seed: Seed of every random choice; the same seed gives the same dataset.
+        phase_shares: Share of each phase among training rows (train + validation).
+        joint_kinds: Mix of kinds within the joint phase.
+        validation_share: Share of each phase's rows held out as its validation split.
+        test_shares: Share of all rows for each test split.
+        held_out_share: Share of catalogue tools kept out of every training split.
+        variant_share: Share of training rows using a non-default system prompt.
+        reasoning_share: Share of joint rows (default prompt) with a short reasoning first.
+        masking_probability: Chance that a training row is function-masked (Hammer).
+        min_tools / max_tools: Range of tools offered in selection and joint rows (curriculum).
+        max_tokens: Context budget; longer rows are rejected.
+        max_attempts: Candidates tried per kept row before the run fails.
+        system_prompts_dir: Folder of system-prompt variant YAMLs.
+        teacher: Paraphrase queries through an OpenAI-compatible endpoint (see `teacher.py`).
+        teacher_share: Share of training queries sent to the teacher when it is on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    examples: int = Field(default=2000, ge=20)
+    seed: int = 0
+    phase_shares: dict[str, float] = {"selection": 0.3, "arguments": 0.3, "joint": 0.4}
+    joint_kinds: dict[str, float] = {"single": 0.3, "parallel": 0.15, "multiple": 0.15,
+                                     "chain": 0.2, "irrelevance": 0.2}
+    validation_share: float = Field(default=0.05, ge=0.0, lt=1.0)
+    test_shares: dict[str, float] = {"test_seen": 0.06, "test_unseen": 0.06,
+                                     "test_chain": 0.04, "test_irrelevance": 0.04}
+    held_out_share: float = Field(default=0.25, ge=0.0, lt=1.0)
+    variant_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    reasoning_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    masking_probability: float = Field(default=0.2, ge=0.0, le=1.0)
+    min_tools: int = Field(default=3, ge=1)
+    max_tools: int = Field(default=20, ge=1)
+    max_tokens: int = Field(default=4096, ge=64)
+    max_attempts: int = Field(default=20, ge=1)
+    system_prompts_dir: Path = REPO_ROOT / "configs" / "system_prompts"
+    teacher: bool = False
+    teacher_share: float = Field(default=0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> GenerationConfig:
+        _check_shares("phase_shares", self.phase_shares, PHASES)
+        _check_shares("joint_kinds", self.joint_kinds, KINDS)
+        if set(self.test_shares) != set(TEST_SPLITS):
+            raise ValueError(f"test_shares keys must be {list(TEST_SPLITS)}, "
+                             f"got {sorted(self.test_shares)}")
+        if sum(self.test_shares.values()) >= 1.0:
+            raise ValueError("test_shares add up to 1 or more: nothing left for training")
+        if self.min_tools > self.max_tools:
+            raise ValueError(f"min_tools={self.min_tools} > max_tools={self.max_tools}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> GenerationConfig:
+        """Load from a YAML file; a top-level `generation:` key is unwrapped."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls(**data.get("generation", data))
+
+
+def _check_shares(field: str, shares: dict[str, float], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(shares) - set(allowed))
+    if unknown:
+        raise ValueError(f"{field}: unknown keys {unknown}; allowed {list(allowed)}")
+    if any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
+        raise ValueError(f"{field}: shares must be >= 0 and add up to 1, got {shares}")
+
+
+class PromptVariant(BaseModel):
+    """A system-prompt variant: its text and the output behaviour the targets follow.
+
+    Attributes:
+        name: Identifier stored in each row's `prompt_variant`.
+        text: The system prompt.
+        style: How calls are written in the target ("json" or "python").
+        reasoning: "always" (think first), "never" (concise) or "optional" (config share).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    text: str
+    style: Literal["json", "python"] = "json"
+    reasoning: Literal["always", "never", "optional"] = "optional"
+
+
+def load_variants(folder: Path) -> list[PromptVariant]:
+    """Read every `*.yaml` variant in `folder`, sorted by name; `default` must be among them."""
+    files = sorted(Path(folder).glob("*.yaml"))
+    variants = []
+    for path in files:
+        try:
+            variants.append(PromptVariant(**yaml.safe_load(path.read_text(encoding="utf-8"))))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a valid system-prompt variant: {exc}") from exc
+    names = [v.name for v in variants]
+    if DEFAULT_VARIANT not in names:
+        raise ValueError(f"{folder}: no system-prompt variant named {DEFAULT_VARIANT!r} "
+                         f"(found {names})")
+    return sorted(variants, key=lambda v: v.name)
