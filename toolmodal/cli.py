@@ -38,6 +38,10 @@ def _data(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(target="data:generate")
     val = data.add_parser("validate", help="run the validation suite over generated data")
     val.add_argument("dir", help="folder written by `data generate`")
+    val.add_argument("--tokenizer", default=None,
+                     help="model folder whose tokenizer counts tokens (default: estimate)")
+    val.add_argument("--max-tokens", type=int, default=None,
+                     help="context budget (default: the generation config's max_tokens)")
     val.set_defaults(target="data:validate")
 
 
