@@ -125,3 +125,14 @@ def test_assistant_mask_covers_exactly_the_assistant_turns(tokenizer):
 def test_template_file_matches_constant(tiny_model_dir):
     # The fixture (and every prepared model) carries exactly this template.
     assert (tiny_model_dir / "chat_template.jinja").read_text() == CHAT_TEMPLATE
+
+
+@pytest.mark.slow
+def test_assistant_mask_on_the_real_tokenizer():
+    from toolmodal.model import PREPARED_MODEL
+
+    real = load_tokenizer(PREPARED_MODEL)
+    out = real.apply_chat_template(chain(), return_dict=True, return_assistant_tokens_mask=True)
+    decoded = [real.decode(span) for span in masked_spans(out["input_ids"], out["assistant_masks"])]
+    assert decoded == [CALL + "<end_of_turn>", CALL_2 + "<end_of_turn>", ANSWER + "<end_of_turn>"]
+    assert out["input_ids"][:3] == [2, 105, real.convert_tokens_to_ids("user")]
