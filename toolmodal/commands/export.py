@@ -1,0 +1,25 @@
+"""`toolmodal export`: merge, convert to GGUF and quantize one model folder.
+
+Deliberately left out: evaluating the exported files (`toolmodal predict --engine llamacpp`, or
+`bench/export.py` for the full table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from toolmodal.export import ExportConfig, export_model
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write the requested formats of `--model` under `--out` and print one line per file."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    config = ExportConfig(formats=formats)
+    for fmt, path in export_model(Path(args.model), Path(args.out), config).items():
+        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else \
+            path.stat().st_size
+        print(f"{fmt:12s} {size / 2**20:9.1f} MiB  {path}")
+    return 0

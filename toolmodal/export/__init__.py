@@ -1,0 +1,101 @@
+"""Export a trained model: merged HF folder, GGUF f16, Q8_0 and Q4_K_M for llama.cpp.
+
+`export_model(model, out, config)` writes, under `out`:
+
+- `merged/`: an fp32 HF folder (safetensors, tokenizer with the tool tokens, chat template);
+  a PEFT adapter folder (one holding `adapter_config.json`) is merged into its base first;
+- `model-f16.gguf`: llama.cpp's own HF->GGUF converter run on `merged/`;
+- `model-q8_0.gguf`, `model-q4_k_m.gguf`: llama.cpp's quantizer run on the f16 file.
+
+Each GGUF file is checked before it counts as written: every tool token is one vocabulary entry
+of a non-normal type (control or user-defined, so llama.cpp never splits it), the chat template
+is embedded, and, when llama-cpp-python is installed, llama.cpp itself loads the vocabulary and
+tokenizes each tool token to that single id.
+
+Toolchain: the converter is not a package of its own; it ships inside the llama-cpp-python
+source distribution, which `toolmodal.export.gguf` fetches with pip at the pinned version and
+unpacks into a cache folder once. Quantizing and loading need llama-cpp-python itself (the
+`export` extra; built from source, ~40 min on 2 cores, then cached by pip as a wheel).
+
+Deliberately left out: AWQ/GPTQ (GPU only; see `toolmodal.export.gpu`), evaluation of the
+exported files (`toolmodal.evaluate` with the `llamacpp` engine) and the benchmark table
+(`bench/export.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolmodal.export.gguf import check_gguf, convert_to_gguf, quantize_gguf
+from toolmodal.export.merge import merge_to_hf
+
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m"]
+ALL_FORMATS: tuple[str, ...] = ("merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m")
+QUANTIZED: dict[str, str] = {"gguf-q8_0": "q8_0", "gguf-q4_k_m": "q4_k_m"}
+
+
+class ExportConfig(BaseModel):
+    """Settings of the export stage.
+
+    Attributes:
+        formats: What to write; the GGUF formats always pass through a merged folder (kept
+            only when "merged" is listed) and the quantized ones through the f16 file.
+        tokenizer_pre: llama.cpp pre-tokenizer name to write instead of the one the converter
+            detects by hashing the tokenizer's output; None detects it (the real Gemma 3
+            tokenizer is detected). Needed only for vocabularies llama.cpp does not know,
+            like the reduced tokenizer of the test fixture ("gemma4" for Gemma's).
+        threads: Threads for quantizing.
+        cache_dir: Where the llama.cpp converter is unpacked (None: ~/.cache/toolmodal).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    formats: list[ExportFormat] = Field(default_factory=lambda: list(ALL_FORMATS))
+    tokenizer_pre: str | None = None
+    threads: int = 2
+    cache_dir: Path | None = None
+
+
+def gguf_name(fmt: str) -> str:
+    """File name of a GGUF format, e.g. "gguf-q4_k_m" -> "model-q4_k_m.gguf"."""
+    return f"model-{fmt.removeprefix('gguf-')}.gguf"
+
+
+def export_model(model: Path, out: Path, config: ExportConfig) -> dict[str, Path]:
+    """Write the requested formats of `model` under `out`.
+
+    Args:
+        model: HF model folder, or a PEFT adapter folder whose base it names.
+        out: Output folder (created; existing files of the same names are replaced).
+        config: Which formats and how.
+
+    Returns:
+        Format -> written path, in the order of `ALL_FORMATS`.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    formats = set(config.formats)
+    written: dict[str, Path] = {}
+    merged = merge_to_hf(model, out / "merged")
+    if "merged" in formats:
+        written["merged"] = merged
+    if formats & {"gguf-f16", *QUANTIZED}:
+        f16 = convert_to_gguf(merged, out / gguf_name("gguf-f16"), config.tokenizer_pre,
+                              config.cache_dir)
+        check_gguf(f16)
+        written["gguf-f16"] = f16
+        for fmt, qtype in QUANTIZED.items():
+            if fmt in formats:
+                written[fmt] = quantize_gguf(f16, out / gguf_name(fmt), qtype, config.threads)
+                check_gguf(written[fmt])
+        if "gguf-f16" not in formats:
+            written.pop("gguf-f16").unlink()
+    if "merged" not in formats:
+        shutil.rmtree(merged)
+    return {fmt: written[fmt] for fmt in ALL_FORMATS if fmt in written}
