@@ -1,0 +1,200 @@
+"""The container and remote-stack configs, checked against ZenML's (and accelerate's) own classes.
+
+Nothing here needs Docker, Kubernetes or a GPU: the Kubernetes settings and flavor classes
+import without the `kubernetes` package. Secret references (`{{secret.key}}`) are resolved by
+ZenML at registration; here each is replaced by a dummy value before validation.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.stack.yaml"
+RUN_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.yaml"
+DOCKER_OVERLAY = REPO / "configs" / "docker.yaml"
+K8S = "orchestrator.kubernetes"
+GPU_TRAINING_STEPS = ["sft_selection", "sft_arguments", "sft_joint", "grpo"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def zenml_home(tmp_path_factory):
+    """A throwaway ZenML config, so nothing here touches the user's or the project's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZENML_CONFIG_PATH", str(tmp_path_factory.mktemp("zenml")))
+        yield
+
+
+def load(path: Path) -> dict:
+    """One YAML mapping."""
+    return yaml.safe_load(path.read_text())
+
+
+def project_version() -> str:
+    """The project's version from pyproject.toml (the images' tag)."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+@pytest.fixture(scope="module")
+def flavors() -> dict:
+    """The flavor of each component type of the GPU stack, from ZenML's integrations."""
+    from zenml.image_builders import LocalImageBuilderFlavor
+    from zenml.integrations.aws.flavors.aws_container_registry_flavor import (
+        AWSContainerRegistryFlavor,
+    )
+    from zenml.integrations.kubernetes.flavors.kubernetes_orchestrator_flavor import (
+        KubernetesOrchestratorFlavor,
+    )
+    from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import (
+        MLFlowExperimentTrackerFlavor,
+    )
+    from zenml.integrations.mlflow.flavors.mlflow_model_registry_flavor import (
+        MLFlowModelRegistryFlavor,
+    )
+    from zenml.integrations.s3.flavors.s3_artifact_store_flavor import S3ArtifactStoreFlavor
+
+    return {"orchestrator": KubernetesOrchestratorFlavor(),
+            "artifact_store": S3ArtifactStoreFlavor(),
+            "container_registry": AWSContainerRegistryFlavor(),
+            "image_builder": LocalImageBuilderFlavor(),
+            "experiment_tracker": MLFlowExperimentTrackerFlavor(),
+            "model_registry": MLFlowModelRegistryFlavor()}
+
+
+def without_secrets(configuration: dict) -> dict:
+    """`configuration` with every `{{secret.key}}` reference replaced by a dummy value."""
+    from zenml.utils import secret_utils
+
+    return {key: "dummy" if secret_utils.is_secret_reference(value) else value
+            for key, value in configuration.items()}
+
+
+def test_stack_components_validate_against_their_flavor_configs(flavors):
+    components = load(STACK_FILE)["components"]
+    assert set(components) == set(flavors), "one component per type the stack needs"
+    for kind, component in components.items():
+        flavor = flavors[kind]
+        assert component["flavor"] == flavor.name, f"{kind}: flavor {component['flavor']!r}"
+        assert flavor.type.value == kind
+        config = flavor.config_class(**without_secrets(component["configuration"]))
+        assert not config.is_local, f"{kind} {component['name']} must not be a local component"
+
+
+def test_tracker_credentials_are_secret_references():
+    from zenml.utils import secret_utils
+
+    tracker = load(STACK_FILE)["components"]["experiment_tracker"]["configuration"]
+    assert tracker["tracking_uri"].startswith("https://")
+    for key in ("tracking_username", "tracking_password"):
+        assert secret_utils.is_secret_reference(tracker[key]), f"{key} must not be plain text"
+
+
+def test_run_overlay_is_a_zenml_run_configuration():
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+
+    config = PipelineRunConfiguration.model_validate(load(RUN_FILE))
+    assert set(GPU_TRAINING_STEPS) <= set(config.steps)
+
+
+def test_settings_validate_against_zenml_settings_classes():
+    from zenml.config import DockerSettings, ResourceSettings
+    from zenml.integrations.kubernetes.flavors.kubernetes_orchestrator_flavor import (
+        KubernetesOrchestratorSettings,
+    )
+
+    run = load(RUN_FILE)
+    docker = DockerSettings(**run["settings"]["docker"])
+    assert docker.parent_image.endswith(f"/toolmodal-cuda:{project_version()}")
+    assert not docker.install_stack_requirements, "the image pins every requirement itself"
+    KubernetesOrchestratorSettings(**run["settings"][K8S])
+    pod({K8S: {"pod_settings": run["settings"][K8S]["orchestrator_pod_settings"]}})
+    for name, step in run["steps"].items():
+        KubernetesOrchestratorSettings(**step["settings"][K8S])
+        pod(step["settings"])
+        # ZenML 0.98's Kubernetes orchestrator ignores ResourceSettings (with a warning):
+        # GPUs must be asked for in the pod's resources, so no step may rely on them.
+        assert ResourceSettings(**step["settings"].get("resources", {})).empty, name
+
+
+def pod(settings: dict):
+    """The KubernetesPodSettings of one `orchestrator.kubernetes` settings block.
+
+    KubernetesPodSettings only warns about a misspelt Kubernetes field; deserializing each
+    block into the Kubernetes client's own model raises instead.
+    """
+    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
+    from zenml.integrations.kubernetes.serialization_utils import deserialize_kubernetes_model
+
+    values = settings[K8S]["pod_settings"]
+    deserialize_kubernetes_model(values.get("resources", {}), "V1ResourceRequirements")
+    for key, model in (("tolerations", "V1Toleration"), ("volumes", "V1Volume"),
+                       ("volume_mounts", "V1VolumeMount")):
+        for item in values.get(key, []):
+            deserialize_kubernetes_model(item, model)
+    return KubernetesPodSettings(**values)
+
+
+def gpus(pod_settings) -> int:
+    """GPUs a pod asks for (its `nvidia.com/gpu` limit; 0 when absent)."""
+    return int(pod_settings.resources.get("limits", {}).get("nvidia.com/gpu", 0))
+
+
+def test_gpu_steps_land_on_gpu_nodes_and_the_rest_on_cpu_nodes():
+    run = load(RUN_FILE)
+    default = pod(run["settings"])
+    assert gpus(default) == 0 and "cpu" in default.node_selectors["eks.amazonaws.com/nodegroup"]
+    expected = {**dict.fromkeys(GPU_TRAINING_STEPS, 4), "evaluate": 1}
+    for name, count in expected.items():
+        settings = pod(run["steps"][name]["settings"])
+        assert gpus(settings) == count, name
+        assert "gpu" in settings.node_selectors["eks.amazonaws.com/nodegroup"], name
+        assert any(t["key"] == "nvidia.com/gpu" for t in settings.tolerations), name
+
+
+def test_retry_and_schedule_validate():
+    from zenml.config.retry_config import StepRetryConfig
+    from zenml.config.schedule import Schedule
+
+    run = load(RUN_FILE)
+    retry = StepRetryConfig(**run["retry"])
+    assert retry.max_retries >= 1
+    assert retry.delay == 0 and retry.backoff == 0, "the Kubernetes orchestrator ignores both"
+    schedule = Schedule(**run["schedule"])
+    fields = schedule.cron_expression.split()
+    assert len(fields) == 5 and all(re.fullmatch(r"[\d*/,-]+", f) for f in fields)
+
+
+def test_accelerate_arguments_are_accepted_by_accelerate_launch():
+    from accelerate.commands.launch import launch_command_parser
+
+    defaults = launch_command_parser().parse_args(["train.py"])
+    for name in GPU_TRAINING_STEPS:
+        arguments = load(RUN_FILE)["steps"][name]["extra"]["accelerate"]
+        # run_with_accelerate drops (with a warning) any key `accelerate launch` lacks.
+        unknown = [key for key in arguments if key not in defaults]
+        assert not unknown, f"{name}: not `accelerate launch` arguments: {unknown}"
+        assert arguments["num_processes"] == gpus(pod(load(RUN_FILE)["steps"][name]["settings"]))
+
+
+def test_docker_overlay_uses_the_image_the_script_builds():
+    from zenml.config import DockerSettings
+
+    docker = DockerSettings(**load(DOCKER_OVERLAY)["settings"]["docker"])
+    script = (REPO / "scripts" / "docker-local.sh").read_text()
+    assert docker.parent_image == f"toolmodal-cpu:{project_version()}"
+    assert 'IMAGE="toolmodal-cpu:$VERSION"' in script
+    assert docker.allow_download_from_artifact_store and not docker.install_stack_requirements
+
+
+def test_images_pin_the_projects_torch():
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch = next(p for p in pins if p.startswith("torch=="))
+    cpu = (REPO / "docker" / "Dockerfile.cpu").read_text()
+    cuda = (REPO / "docker" / "Dockerfile.cuda").read_text()
+    assert f'"{torch}+cpu"' in cpu
+    assert f'"{torch}"' in cuda and '"/src[gpu]"' in cuda
