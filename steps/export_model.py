@@ -1,0 +1,26 @@
+"""Step: merge and convert the trained model (merged HF folder, GGUF f16 / Q8_0 / Q4_K_M)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from materializers.model_dir import ModelDir, ModelDirMaterializer
+from toolmodal.export import ExportConfig
+from toolmodal.export import export_model as export
+from toolmodal.stack import work_dir
+
+
+@step(output_materializers={"exported_model": ModelDirMaterializer})
+def export_model(model: ModelDir, config: ExportConfig) -> Annotated[ModelDir, "exported_model"]:
+    """Write `config.formats` of `model` into one folder (one artifact holds every format)."""
+    written = export(model.path, work_dir() / "export", config)
+    log_metadata({"formats": {fmt: {"file": path.name, "size_mb": _size_mb(path)}
+                              for fmt, path in written.items()}})
+    return ModelDir(work_dir() / "export")
+
+
+def _size_mb(path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 1)
