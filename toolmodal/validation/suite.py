@@ -1,0 +1,146 @@
+"""The expectation suite over generated data, run with great-expectations 1.x directly.
+
+An ephemeral GX context, a pandas datasource with one whole-dataframe batch (the frame from
+`checks.check_frame`), one suite of named expectations, and `ValidationDefinition.run`. Each
+expectation carries its check name in `meta["check"]`; `ValidationOutcome` lists them with the
+observed values. Bounds come from `ValidationConfig` and the generation config stored in the
+card (expected shares +- `share_tolerance`).
+
+Deliberately left out: GX Data Docs (they load CSS from a CDN; see `report.py`) and any GX
+checkpoint/store configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolmodal.datagen.config import KINDS, PHASES
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+class ValidationConfig(BaseModel):
+    """Bounds of the validation gate.
+
+    Attributes:
+        max_tokens: Context budget per row (prompt + completion).
+        share_tolerance: Allowed absolute deviation of each share from its configured value.
+        balance_ratio: Each tool's training count must be within [median / r, median * r].
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(default=4096, ge=1)
+    share_tolerance: float = Field(default=0.1, ge=0.0, le=1.0)
+    balance_ratio: float = Field(default=6.0, gt=1.0)
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one named expectation."""
+
+    name: str
+    expectation: str
+    success: bool
+    observed: Any
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class ValidationOutcome:
+    """All checks of one run."""
+
+    success: bool
+    checks: list[CheckResult]
+    rows: int
+    token_method: str
+
+
+def expectations(generation: dict, config: ValidationConfig) -> list[tuple[str, Any]]:
+    """The named expectations, bounds filled from the card's generation config."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    tol = config.share_tolerance
+    phases = generation["phase_shares"]
+    irrelevance = phases["joint"] * generation["joint_kinds"]["irrelevance"]
+    checks: list[tuple[str, Any]] = [
+        ("targets_parse_and_validate", e.ExpectColumnValuesToBeInSet(column="target_ok",
+                                                                     value_set=[True])),
+        ("no_held_out_tool_in_training", e.ExpectColumnValuesToBeInSet(
+            column="held_out_in_training", value_set=[False])),
+        ("no_duplicate_query_tools", e.ExpectColumnValuesToBeUnique(column="pair_key")),
+        ("tool_class_balance", e.ExpectColumnValuesToBeBetween(
+            column="tool_balance", min_value=1 / config.balance_ratio,
+            max_value=config.balance_ratio)),
+        ("token_length_within_budget", e.ExpectColumnValuesToBeBetween(
+            column="n_tokens", min_value=1, max_value=config.max_tokens)),
+        ("no_empty_queries", e.ExpectColumnValuesToNotMatchRegex(column="query",
+                                                                 regex=r"^\s*$")),
+        ("queries_present", e.ExpectColumnValuesToNotBeNull(column="query")),
+        ("argument_values_of_declared_types", e.ExpectColumnValuesToBeInSet(
+            column="args_typed", value_set=[True])),
+        ("known_phases", e.ExpectColumnValuesToBeInSet(column="phase", value_set=list(PHASES))),
+        ("known_kinds", e.ExpectColumnValuesToBeInSet(column="kind", value_set=list(KINDS))),
+        ("irrelevance_share", _share(e, "is_irrelevance", irrelevance, tol)),
+        ("prompt_variant_share", _share(e, "is_variant", generation["variant_share"], tol)),
+    ]
+    checks += [(f"phase_share_{p}", _share(e, f"is_{p}", phases[p], tol)) for p in PHASES]
+    return checks
+
+
+def _share(e: Any, column: str, target: float, tol: float) -> Any:
+    return e.ExpectColumnMeanToBeBetween(column=column, min_value=max(0.0, target - tol),
+                                         max_value=min(1.0, target + tol))
+
+
+def run_suite(frame: pd.DataFrame, generation: dict, config: ValidationConfig,
+              token_method: str) -> ValidationOutcome:
+    """Run every expectation over the check frame in an ephemeral GX context."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (context.data_sources.add_pandas("toolmodal").add_dataframe_asset("examples")
+             .add_batch_definition_whole_dataframe("all"))
+    suite = context.suites.add(gx.ExpectationSuite(name="toolmodal_data"))
+    for name, expectation in expectations(generation, config):
+        expectation.meta = {"check": name}
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="toolmodal_data", data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": frame})
+    checks = [_check(r) for r in result.results]
+    return ValidationOutcome(success=bool(result.success), checks=checks, rows=len(frame),
+                             token_method=token_method)
+
+
+def _check(result: Any) -> CheckResult:
+    config = result.expectation_config
+    raw = result.result or {}
+    observed = raw.get("observed_value", raw.get("unexpected_count"))
+    details = {k: _plain(raw[k]) for k in ("element_count", "unexpected_count",
+                                             "unexpected_percent", "partial_unexpected_list",
+                                             "partial_unexpected_index_list") if k in raw}
+    kwargs = {k: _plain(v) for k, v in config.kwargs.items() if k not in ("column", "batch_id")}
+    details["bounds"] = kwargs
+    return CheckResult(name=config.meta["check"], expectation=config.type,
+                       success=bool(result.success), observed=_plain(observed), details=details)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy of a GX result value (numpy scalars, tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value][:20]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
