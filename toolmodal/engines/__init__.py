@@ -50,8 +50,8 @@ class EngineConfig(BaseModel):
         batch_size: Requests decoded together (engines that cannot batch ignore it).
         soft_bias: Logit added to tokens that continue an offered tool name (soft mode).
         hard_backend: Constrained-decoding library for hard mode (transformers engine).
-        max_reasoning_chars: Longest free text allowed before the calls in hard mode; 0 forbids
-            reasoning (the output is then either no call at all or calls only).
+        hard_reasoning: Text allowed before the calls in hard mode: "none", "line" (one line,
+            the default) or "free" (see `toolmodal.masking.grammar`).
         any_order: Whether hard mode lets arguments appear in any order (else schema order).
     """
 
@@ -61,7 +61,7 @@ class EngineConfig(BaseModel):
     batch_size: int = 8
     soft_bias: float = 5.0
     hard_backend: HardBackend = "xgrammar"
-    max_reasoning_chars: int = 200
+    hard_reasoning: Literal["none", "line", "free"] = "line"
     any_order: bool = False
 
 

@@ -1,0 +1,224 @@
+"""llama.cpp engine for GGUF files (llama-cpp-python), greedy, one request at a time.
+
+The prompt is rendered with the chat template embedded in the GGUF file (by transformers' own
+Jinja renderer, so the text is exactly what the transformers engine builds) and tokenized by
+llama.cpp with special tokens parsed. Generation stops at an end-of-generation token (the
+template's `<end_of_turn>`) or after `max_new_tokens`; the text is detokenized without control
+tokens, so the call delimiters (user-defined tokens) stay and schema tokens go, as with
+`skip_special_tokens=True` in transformers.
+
+Masking:
+- soft: a logits processor adds `soft_bias` to the tokens that continue an offered tool name
+  at a name position (the same rule and token table logic as `toolmodal.masking.soft`);
+- hard: llama.cpp's grammar sampler over GBNF translated from the xgrammar EBNF of
+  `toolmodal.masking.grammar.ebnf`, so the language is the one every other engine uses. The
+  translation is mechanical: lookahead assertions (an xgrammar speed hint that never changes
+  the language) are dropped, `{m, -1}` becomes `{m,}` and `\\0` becomes `\\x00`.
+
+Deliberately left out: batching (llama-cpp-python decodes one sequence per context), sampling,
+and `hard_backend` (llama.cpp has one grammar engine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from transformers.utils.chat_template_utils import render_jinja_template
+
+from toolmodal.calls import CALL_START
+from toolmodal.engines import EngineConfig, Generation, Request
+from toolmodal.export.gguf import import_llama_cpp
+from toolmodal.masking import grammar
+from toolmodal.masking.hard import tool_set_key
+from toolmodal.masking.soft import _NAME_POSITION, continuation_ids
+from toolmodal.schema import Tool
+
+_TAIL_TOKENS = 32
+_REGEX_RULE = re.compile(r'Regex\(("(?:[^"\\]|\\.)*")(?:, json_string=true)?\)')
+
+
+def _skip_quoted(text: str, i: int) -> int:
+    """Index just past the string literal or character class starting at text[i]."""
+    close = '"' if text[i] == '"' else "]"
+    i += 1
+    while text[i] != close:
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
+
+
+def _matching_paren(text: str, i: int) -> int:
+    """Index just past the parenthesis group starting at text[i] == "("."""
+    depth = 0
+    while True:
+        if text[i] in '"[':
+            i = _skip_quoted(text, i)
+            continue
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        i += 1
+        if depth == 0:
+            return i
+
+
+def _translate_rule(body: str) -> str:
+    """One rule body from xgrammar EBNF to GBNF (strings and character classes kept as is)."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if body[i] in '"[':
+            end = _skip_quoted(body, i)
+            out.append(body[i:end].replace("\\0", "\\x00"))
+            i = end
+        elif body.startswith("(=", i):
+            i = _matching_paren(body, i)
+        elif body[i] == "{":
+            end = body.index("}", i) + 1
+            low, high = (part.strip() for part in body[i + 1:end - 1].split(","))
+            out.append(f"{{{low},{'' if high == '-1' else high}}}")
+            i = end
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out).rstrip()
+
+
+def _pattern_rules(patterns: dict[str, str]) -> list[str]:
+    """GBNF rules for xgrammar's `Regex(...)` rules, via llama.cpp's regex-to-GBNF converter."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False,
+                                raw_pattern=True)
+    links = []
+    for name, pattern in patterns.items():
+        anchored = f"^{pattern.removeprefix('^').removesuffix('$')}$"
+        links.append(f"{name} ::= {converter._visit_pattern(anchored, f'pattern-{name}')}")
+    return links + [f"{name} ::= {rule}" for name, rule in converter._rules.items()
+                    if name != "space"]
+
+
+def gbnf_from_ebnf(ebnf: str) -> str:
+    """Translate xgrammar EBNF (as written by `toolmodal.masking.grammar.ebnf`) to GBNF.
+
+    Raises:
+        ValueError: A rule is not of the form `name ::= body`.
+    """
+    rules, patterns = [], {}
+    for line in ebnf.splitlines():
+        if not line.strip():
+            continue
+        name, sep, body = line.partition(" ::= ")
+        if not sep:
+            raise ValueError(f"not an EBNF rule: {line!r}")
+        regex = _REGEX_RULE.fullmatch(body.strip())
+        if regex:
+            patterns[name] = json.loads(regex.group(1))
+        else:
+            rules.append(f"{name} ::= {_translate_rule(body)}")
+    return "\n".join(rules + (_pattern_rules(patterns) if patterns else [])) + "\n"
+
+
+class LlamaCppEngine:
+    """Greedy generation from a GGUF file with optional soft or hard masking."""
+
+    def __init__(self, model: Path, config: EngineConfig, n_ctx: int = 4096,
+                 n_threads: int | None = None) -> None:
+        """Load the GGUF file.
+
+        Args:
+            model: The .gguf file.
+            config: Shared engine settings (batch_size and hard_backend do not apply).
+            n_ctx: Context length (prompt plus generation).
+            n_threads: CPU threads (None: all cores).
+        """
+        self.llama_cpp = import_llama_cpp()
+        self.config = config
+        threads = n_threads or os.cpu_count()
+        self.llm = self.llama_cpp.Llama(model_path=str(model), n_ctx=n_ctx, n_threads=threads,
+                                        n_threads_batch=threads, n_batch=512, verbose=False)
+        self.template = self.llm.metadata["tokenizer.chat_template"]
+        self.bos_token = self.llm._model.token_get_text(self.llm.token_bos())
+        self._grammars: dict[str, object] = {}
+        self._table: dict[str, list[int]] | None = None
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """Render the chat template with the generation prompt and tokenize it."""
+        text = render_jinja_template([messages], chat_template=self.template,
+                                     add_generation_prompt=True, bos_token=self.bos_token)[0]
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def generate(self, requests: list[Request]) -> list[Generation]:
+        """Complete each request greedily; one Generation per request, same order."""
+        return [self._generate_one(r) for r in requests]
+
+    def _generate_one(self, request: Request) -> Generation:
+        start = time.perf_counter()
+        prompt = self.prompt_tokens(request.messages)
+        kwargs: dict = {}
+        if request.mask == "hard":
+            kwargs["grammar"] = self._grammar(request.tools)
+        elif request.mask == "soft" and request.tools:
+            kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(
+                [self._soft_processor([t.name for t in request.tools], len(prompt))])
+        new: list[int] = []
+        if self.config.max_new_tokens > 0:
+            for token in self.llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0,
+                                           **kwargs):
+                if self.llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+                    break
+                new.append(token)
+                if len(new) >= self.config.max_new_tokens:
+                    break
+        text = self.llm.detokenize(new, special=False).decode("utf-8", errors="replace")
+        return Generation(text=text, n_new_tokens=len(new), seconds=time.perf_counter() - start)
+
+    def _grammar(self, tools: list[Tool]):
+        """The compiled-once GBNF grammar of the output language for this tool set."""
+        key = tool_set_key(tools)
+        if key not in self._grammars:
+            gbnf = gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
+                                               self.config.any_order))
+            self._check_gbnf(gbnf)
+            self._grammars[key] = self.llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[key]
+
+    def _check_gbnf(self, gbnf: str) -> None:
+        """Raise ValueError (with the grammar) unless llama.cpp parses it."""
+        sampler = self.llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, gbnf.encode("utf-8"), b"root")
+        if not sampler:
+            raise ValueError(f"llama.cpp rejected the GBNF grammar:\n{gbnf}")
+        self.llama_cpp.llama_sampler_free(sampler)
+
+    def token_table(self) -> dict[str, list[int]]:
+        """Text of every ordinary token ("▁" read as a space) -> ids, built once."""
+        if self._table is None:
+            table: dict[str, list[int]] = {}
+            model = self.llm._model
+            normal = self.llama_cpp.LLAMA_TOKEN_ATTR_NORMAL
+            for token_id in range(model.n_vocab()):
+                text = model.token_get_text(token_id)
+                if model.token_get_attr(token_id) & normal and not text.startswith("<0x"):
+                    table.setdefault(text.replace("\u2581", " "), []).append(token_id)
+            self._table = table
+        return self._table
+
+    def _soft_processor(self, names: list[str], prompt_length: int):
+        """Logits processor adding `soft_bias` to tokens continuing an offered name."""
+        table = self.token_table()
+
+        def bias(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            start = max(prompt_length, len(input_ids) - _TAIL_TOKENS)
+            tail = self.llm.detokenize(list(input_ids[start:]), special=False).decode(
+                "utf-8", errors="replace")
+            if CALL_START in tail:
+                match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
+                if match is not None:
+                    scores[continuation_ids(match.group(1), names, table)] += \
+                        self.config.soft_bias
+            return scores
+
+        return bias

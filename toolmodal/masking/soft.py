@@ -1,0 +1,81 @@
+"""Soft masking: a logit bias towards the offered tool names while the model writes a call name.
+
+At each step the processor decodes the tail of each row's generated text; when it ends inside
+`<tool_call>{"name": "<partial>` it adds `strength` to every token whose text continues
+`<partial>` towards an offered name (the closing quote and the start of the arguments included,
+so tokens spanning the end of the name count too). Elsewhere the logits are untouched: the
+model may still write an unoffered name or no call, it is only nudged.
+
+Deliberately left out: any constraint on arguments or format (that is hard masking).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+from toolmodal.calls import CALL_START
+from toolmodal.schema import Tool
+
+_NAME_POSITION = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"]*)$')
+_AFTER_NAME = '", "arguments": {'
+_TAIL_TOKENS = 32
+
+
+def token_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
+    """Text of every ordinary token ("▁" read as a space) -> ids; built once per tokenizer."""
+    table: dict[str, list[int]] = {}
+    special = set(tokenizer.all_special_ids)
+    for token, token_id in tokenizer.get_vocab().items():
+        if token_id not in special and not token.startswith("<0x"):
+            table.setdefault(token.replace("\u2581", " "), []).append(token_id)
+    return table
+
+
+def continuation_ids(partial: str, names: list[str], table: dict[str, list[int]]) -> list[int]:
+    """Ids of tokens that extend `partial` along one of `names` (past its closing quote)."""
+    ids: set[int] = set()
+    for name in names:
+        if not name.startswith(partial):
+            continue
+        rest = name[len(partial):] + _AFTER_NAME
+        for end in range(1, len(rest) + 1):
+            ids.update(table.get(rest[:end], ()))
+    return sorted(ids)
+
+
+class SoftMasker:
+    """Per-tokenizer token table; `processor` makes a bias processor for one generate() call."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, strength: float) -> None:
+        self.tokenizer = tokenizer
+        self.strength = strength
+        self.table = token_strings(tokenizer)
+
+    def processor(self, tool_sets: list[list[Tool]], prompt_length: int) -> LogitsProcessor:
+        """Bias processor; row i favours the names in tool_sets[i]."""
+        return ToolNameBias(self, [[t.name for t in tools] for tools in tool_sets], prompt_length)
+
+
+class ToolNameBias(LogitsProcessor):
+    """Adds the masker's strength to tokens continuing an offered name at a name position."""
+
+    def __init__(self, masker: SoftMasker, names: list[list[str]], prompt_length: int) -> None:
+        self.masker = masker
+        self.names = names
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        start = max(self.prompt_length, input_ids.shape[1] - _TAIL_TOKENS)
+        for row, names in enumerate(self.names):
+            tail = self.masker.tokenizer.decode(input_ids[row, start:])
+            if CALL_START not in tail:
+                continue
+            match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
+            if match is None:
+                continue
+            ids = continuation_ids(match.group(1), names, self.masker.table)
+            scores[row, ids] += self.masker.strength
+        return scores
