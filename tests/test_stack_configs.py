@@ -17,6 +17,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.stack.yaml"
 RUN_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.yaml"
+SCHEDULE_FILE = REPO / "configs" / "stacks" / "weekly-retrain.yaml"
 DOCKER_OVERLAY = REPO / "configs" / "docker.yaml"
 K8S = "orchestrator.kubernetes"
 GPU_TRAINING_STEPS = ["sft_selection", "sft_arguments", "sft_joint", "grpo"]
@@ -99,6 +100,8 @@ def test_run_overlay_is_a_zenml_run_configuration():
 
     config = PipelineRunConfiguration.model_validate(load(RUN_FILE))
     assert set(GPU_TRAINING_STEPS) <= set(config.steps)
+    assert config.schedule is None, "scheduling is the separate weekly-retrain overlay"
+    assert PipelineRunConfiguration.model_validate(load(SCHEDULE_FILE)).schedule
 
 
 def test_settings_validate_against_zenml_settings_classes():
@@ -160,11 +163,10 @@ def test_retry_and_schedule_validate():
     from zenml.config.retry_config import StepRetryConfig
     from zenml.config.schedule import Schedule
 
-    run = load(RUN_FILE)
-    retry = StepRetryConfig(**run["retry"])
+    retry = StepRetryConfig(**load(RUN_FILE)["retry"])
     assert retry.max_retries >= 1
     assert retry.delay == 0 and retry.backoff == 0, "the Kubernetes orchestrator ignores both"
-    schedule = Schedule(**run["schedule"])
+    schedule = Schedule(**load(SCHEDULE_FILE)["schedule"])
     fields = schedule.cron_expression.split()
     assert len(fields) == 5 and all(re.fullmatch(r"[\d*/,-]+", f) for f in fields)
 
@@ -198,3 +200,14 @@ def test_images_pin_the_projects_torch():
     cuda = (REPO / "docker" / "Dockerfile.cuda").read_text()
     assert f'"{torch}+cpu"' in cpu
     assert f'"{torch}"' in cuda and '"/src[gpu]"' in cuda
+
+
+def test_docs_register_every_component_as_configured():
+    docs = (REPO / "docs" / "gpu-stack.md").read_text()
+    commands = " ".join(docs.replace("\\\n", " ").split())
+    for kind, component in load(STACK_FILE)["components"].items():
+        command = f"zenml {kind.replace('_', '-')} register {component['name']} " \
+                  f"--flavor={component['flavor']}"
+        assert command in commands, f"docs/gpu-stack.md lacks `{command}`"
+        for key, value in component["configuration"].items():
+            assert f"--{key}={value}" in commands, f"{component['name']}: --{key}={value}"
