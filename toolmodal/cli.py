@@ -68,6 +68,8 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
                          choices=["xgrammar", "outlines", "llguidance"],
                          help="hard-masking backend")
     predict.add_argument("--limit", type=int, default=None, help="first N questions only")
+    predict.add_argument("--max-new-tokens", type=int, default=256, help="generation budget")
+    predict.add_argument("--batch-size", type=int, default=8, help="questions decoded together")
     predict.set_defaults(target="evaluate:predict")
     ev = sub.add_parser("eval", help="score BFCL predictions with BFCL's AST rules")
     ev.add_argument("--bfcl", required=True, help="BFCL question file")
