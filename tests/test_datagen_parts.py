@@ -1,0 +1,167 @@
+"""The data generator's parts: values and surface forms, the three verification stages, the mock
+executor, masking, the regex sampler and the optional teacher."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolmodal.calls import ToolCall, check_call, check_value, format_output
+from toolmodal.datagen.executor import ExecutionError, execute
+from toolmodal.datagen.masking import mask_example
+from toolmodal.datagen.patterns import sample_pattern
+from toolmodal.datagen.teacher import Teacher
+from toolmodal.datagen.values import date_format, number_words, sample_value, surface_forms
+from toolmodal.datagen.verify import check_execution, check_format, check_grounding, verify
+from toolmodal.schema import Param, Tool
+
+DATE = Param(name="date", type="string", description="Day, YYYY-MM-DD.")
+US_DATE = Param(name="day", type="string", description="Day as MM/DD/YYYY.")
+MINUTES = Param(name="duration_minutes", type="integer", description="Length in minutes.")
+COUNT = Param(name="count", type="integer", minimum=1, maximum=9)
+UNITS = Param(name="units", type="string", enum=("metric", "imperial"), default="metric",
+              has_default=True)
+CITY = Param(name="city", type="string", required=True, description="City name.")
+TOOL = Tool(name="get_weather", description="Get the weather for a city.", category="weather",
+            parameters=(CITY, UNITS, Param(name="days", type="integer", minimum=1, maximum=7),
+                        Param(name="hourly", type="boolean", description="Hourly values.")),
+            returns=Param(type="object", properties=(Param(name="temp", type="number"),
+                                                     Param(name="city_id", type="string"))))
+
+
+# surface forms: (value, param, a form the query may use)
+FORMS = [
+    ("2026-03-05", DATE, "March 5, 2026"),          # long US style
+    ("2026-03-05", DATE, "5 March 2026"),           # day first
+    ("2026-03-05", DATE, "the 5th of March 2026"),  # spoken
+    ("03/05/2026", US_DATE, "March 5, 2026"),       # canonical US format, same day
+    (7, COUNT, "seven"),                            # number in words
+    (120, MINUTES, "2 hours"),                      # unit conversion
+    (45, MINUTES, "45 minutes"),                    # unit spelled out
+    (True, Param(name="include_air_quality", type="boolean"), "include air quality enabled"),
+]
+
+
+@pytest.mark.parametrize(("value", "param", "form"), FORMS)
+def test_surface_forms_include(value, param, form):
+    assert form in surface_forms(value, param)
+
+
+def test_date_values_are_canonical_for_the_schema_format():
+    rng = random.Random(0)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", sample_value(DATE, rng))
+    assert re.fullmatch(r"\d{2}/\d{2}/\d{4}", sample_value(US_DATE, rng))
+    assert date_format(Param(name="start_time", type="string")) is None
+
+
+def test_number_words():
+    assert [number_words(n) for n in (0, 13, 40, 42, 105, 2001)] == [
+        "zero", "thirteen", "forty", "forty-two", "one hundred five", "two thousand one"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_sampled_values_respect_schema(seed):
+    rng = random.Random(seed)
+    for param in (DATE, COUNT, UNITS, CITY, MINUTES, TOOL.parameters[3]):
+        value = sample_value(param, rng)
+        assert check_value(value, param, param.name) == [], (param.name, value)
+
+
+@pytest.mark.parametrize("pattern", [r"^ORD-[0-9]{8}$", r"^[A-Z]{3}$", r"^\+[1-9]\d{6,14}$",
+                                     r"^([01]\d|2[0-3]):[0-5]\d$", r"^[#@][a-z0-9._-]{1,80}$",
+                                     r"^[^@\s]+@[^@\s]+\.[^@\s]+$", r"^[a-z]$"])
+def test_pattern_sampler_matches(pattern):
+    rng = random.Random(1)
+    for _ in range(20):
+        assert re.fullmatch(pattern, sample_pattern(pattern, rng, []))
+
+
+# verification stages: (completion, query, expected reason or None)
+CALL = ToolCall("get_weather", {"city": "Oslo", "days": 3})
+VERIFY = [
+    (format_output([CALL]), "Weather in Oslo for 3 days", None),              # good
+    (format_output([CALL], style="python"), "Oslo, three days please", None),  # python + words
+    ('<tool_call>{"name": "get_weather", "arguments": ', "Oslo 3", "format:unterminated_call"),
+    (format_output([ToolCall("get_weather", {"city": "Oslo"})]), "Oslo 3", "format:calls_differ"),
+    (format_output([CALL]), "Weather in Oslo", "semantic:ungrounded_value"),   # 3 not in query
+    (format_output([CALL]), "Weather in Oslo for 13 days", "semantic:ungrounded_value"),
+]
+
+
+@pytest.mark.parametrize(("completion", "query", "reason"), VERIFY)
+def test_verify_stages(completion, query, reason):
+    assert verify(completion, [CALL], [TOOL], query) == reason
+
+
+def test_format_stage_checks_schema():
+    bad = ToolCall("get_weather", {"city": "Oslo", "units": "kelvin"})
+    assert check_format(format_output([bad]), [bad], [TOOL]) == "format:bad_enum"
+
+
+def test_execution_stage_and_executor_determinism():
+    result = execute(CALL, [TOOL])
+    assert result == execute(CALL, [TOOL])
+    assert set(result) == {"temp", "city_id"} and isinstance(result["temp"], float)
+    assert check_execution([ToolCall("nope", {})], [TOOL]) == "execution:rejected_call"
+    with pytest.raises(ExecutionError, match="missing_required"):
+        execute(ToolCall("get_weather", {}), [TOOL])
+
+
+def test_grounding_accepts_defaults_and_earlier_results():
+    call = ToolCall("get_weather", {"city": "XQ-1234", "units": "metric"})
+    assert check_grounding([call], [TOOL], "weather please") == "semantic:ungrounded_value"
+    assert check_grounding([call], [TOOL], "weather please", '{"city_id": "XQ-1234"}') is None
+
+
+def test_masking_renames_consistently():
+    call = ToolCall("get_weather", {"city": "Oslo", "days": 2})
+    tools, calls = mask_example([TOOL], [call], random.Random(0))
+    assert tools[0].name != TOOL.name and calls[0].name == tools[0].name
+    assert set(calls[0].arguments) <= {p.name for p in tools[0].parameters}
+    assert "city" not in calls[0].arguments
+    assert check_call(calls[0], tools) == []
+    assert [p.description for p in tools[0].parameters] == [p.description for p in TOOL.parameters]
+    assert re.fullmatch(r"[a-z][a-z0-9]{4,9}", tools[0].name)
+
+
+def test_teacher_skipped_without_environment(monkeypatch, caplog):
+    monkeypatch.delenv("TOOLMODAL_TEACHER_URL", raising=False)
+    with caplog.at_level(logging.INFO):
+        assert Teacher.from_env() is None
+    assert "skipped" in caplog.text
+
+
+def test_teacher_never_logs_its_key(monkeypatch, caplog):
+    monkeypatch.setenv("TOOLMODAL_TEACHER_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TOOLMODAL_TEACHER_MODEL", "m")
+    monkeypatch.setenv("TOOLMODAL_TEACHER_KEY", "sk-secret-123")
+    teacher = Teacher.from_env()
+    seen = {}
+
+    class Reply:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return json.dumps({"choices": [{"message": {"content": "Oslo weather?"}}]}).encode()
+
+    def fake_urlopen(request, timeout):
+        seen["auth"] = request.get_header("Authorization")
+        return Reply()
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    with caplog.at_level(logging.DEBUG):
+        assert teacher.paraphrase("weather in Oslo") == "Oslo weather?"
+        assert "sk-secret-123" not in repr(teacher)
+    assert seen["auth"] == "Bearer sk-secret-123"
+    assert "sk-secret-123" not in caplog.text
