@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -171,12 +172,12 @@ def test_round_trip_is_lossless(tool_list):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(tools, max_size=3))
 def test_text_never_forges_a_token(tool_list):
-    # Every token occurrence in the output was put there by the serializer, never by user text:
-    # removing the tool blocks' own structure leaves no token strings inside JSON literals.
+    # With the serializer's own tokens blanked out, nothing tag-like is left: no user text can
+    # spell a tool token or a Gemma control token such as <end_of_turn>.
     text = serialize_tools(tool_list)
-    for token in TOOL_TOKENS:
-        for piece in text.split(token):
-            assert token not in piece
+    for token in SCHEMA_TOKENS:
+        text = text.replace(token, " ")
+    assert not re.search(r"<[^<>\s]*>", text)
 
 
 # --- tokenizer and model --------------------------------------------------------------------
