@@ -58,6 +58,14 @@ class SoftMasker:
         """Bias processor; row i favours the names in tool_sets[i]."""
         return ToolNameBias(self, [[t.name for t in tools] for tools in tool_sets], prompt_length)
 
+    def favoured_ids(self, generated: list[int], names: list[str]) -> list[int]:
+        """Tokens to bias after `generated` (the ids written so far); [] outside a name."""
+        tail = self.tokenizer.decode(generated[-_TAIL_TOKENS:])
+        if CALL_START not in tail:
+            return []
+        match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
+        return [] if match is None else continuation_ids(match.group(1), names, self.table)
+
 
 class ToolNameBias(LogitsProcessor):
     """Adds the masker's strength to tokens continuing an offered name at a name position."""
@@ -68,14 +76,7 @@ class ToolNameBias(LogitsProcessor):
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
-        start = max(self.prompt_length, input_ids.shape[1] - _TAIL_TOKENS)
         for row, names in enumerate(self.names):
-            tail = self.masker.tokenizer.decode(input_ids[row, start:])
-            if CALL_START not in tail:
-                continue
-            match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
-            if match is None:
-                continue
-            ids = continuation_ids(match.group(1), names, self.masker.table)
+            ids = self.masker.favoured_ids(input_ids[row, self.prompt_length:].tolist(), names)
             scores[row, ids] += self.masker.strength
         return scores
