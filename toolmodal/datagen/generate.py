@@ -91,13 +91,13 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
     for split, size in split_sizes(config).items():
         pool = pools[split if split.startswith("test") else "train"]
         splits[split] = _fill(split, size, pool, run)
-    dataset = DatasetDict({name: _to_dataset(rows) for name, rows in splits.items()})
+    dataset = DatasetDict({name: rows_to_dataset(rows) for name, rows in splits.items()})
     card = build_card(splits, catalogue, unseen, config, run.rejections, run.masked,
                       time.perf_counter() - start, teacher_used=run.teacher is not None)
     return dataset, card
 
 
-def _to_dataset(rows: list[dict]) -> Dataset:
+def rows_to_dataset(rows: list[dict]) -> Dataset:
     """Rows to a Dataset through Arrow directly (twice as fast as `Dataset.from_dict`)."""
     table = pa.Table.from_pydict({col: [r[col] for r in rows] for col in FEATURES},
                                  schema=FEATURES.arrow_schema)
