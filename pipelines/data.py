@@ -6,12 +6,15 @@ from zenml import pipeline
 
 from steps.generate_data import generate_data
 from steps.ingest_schemas import ingest_schemas
+from steps.validate_data import validate_data
 from toolmodal.datagen import GenerationConfig
+from toolmodal.validation import ValidationConfig
 
 
 @pipeline
-def data_pipeline(schemas: str, generation: GenerationConfig):
-    """Ingest `schemas`, generate the dataset; returns the dataset artifact."""
+def data_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig):
+    """Ingest `schemas`, generate and validate; returns the validated dataset artifact."""
     catalogue = ingest_schemas(schemas)
-    dataset, _, _ = generate_data(catalogue, generation)
-    return dataset
+    dataset, card, _ = generate_data(catalogue, generation)
+    validated, _, _ = validate_data(dataset, card, validation)
+    return validated

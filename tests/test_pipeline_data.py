@@ -56,7 +56,7 @@ def tiny_catalogue(tmp_path: Path) -> Path:
 def test_rerun_is_cached_and_schema_edit_reingests(tmp_path: Path, tiny_catalogue: Path):
     overlay = tmp_path / "tiny.yaml"
     overlay.write_text(yaml.safe_dump({"parameters": {
-        "schemas": str(tiny_catalogue), "generation": {"examples": 40, "seed": 1}}}))
+        "schemas": str(tiny_catalogue), "generation": {"examples": 80, "seed": 1}}}))
     edited = tiny_catalogue / SOURCES[0]
     before = load_catalogue([tiny_catalogue]).content_hash()
     env = {**os.environ, "TOOLMODAL_STATE_DIR": str(tmp_path / "state")}
@@ -73,4 +73,5 @@ def test_rerun_is_cached_and_schema_edit_reingests(tmp_path: Path, tiny_catalogu
     assert set(second.values()) == {"cached"}, second
     assert third["ingest_schemas"] == "completed", third
     assert third["generate_data"] == "completed", third  # the catalogue's content changed
+    assert third["validate_data"] == "completed", third
     assert load_catalogue([tiny_catalogue]).content_hash() != before

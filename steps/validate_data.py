@@ -1,0 +1,32 @@
+"""Step: the data validation gate (great-expectations suite); its HTML report is an artifact.
+
+On failure the step raises naming the failed checks, so nothing downstream trains on bad data;
+the report of a failed run is written to the step's work folder (named in the error), because a
+failed ZenML step stores no artifacts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from datasets import DatasetDict
+from zenml import log_metadata, step
+from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
+from zenml.types import HTMLString
+
+from toolmodal.stack import work_dir
+from toolmodal.validation import ValidationConfig, summary, validate_dataset, write_report
+
+
+@step(output_materializers={"validated_dataset": HFDatasetMaterializer})
+def validate_data(dataset: DatasetDict, card: dict, config: ValidationConfig) -> tuple[
+        Annotated[DatasetDict, "validated_dataset"], Annotated[dict, "validation_summary"],
+        Annotated[HTMLString, "validation_report"]]:
+    """Pass `dataset` on unchanged if every expectation holds; raise otherwise."""
+    outcome = validate_dataset(dataset, card, config)
+    result = summary(outcome)
+    log_metadata({"success": outcome.success, "failed": result["failed"], "rows": outcome.rows})
+    html_path, _ = write_report(outcome, work_dir())
+    if not outcome.success:
+        raise ValueError(f"data validation failed: {result['failed']}; report: {html_path}")
+    return dataset, result, HTMLString(html_path.read_text(encoding="utf-8"))
