@@ -28,6 +28,7 @@ from toolmodal.datagen.values import sample_value, words_of
 from toolmodal.schema import Param, Tool
 
 LINK_TYPES = ("string", "integer", "number")
+ID_WORDS = ("id", "ids", "path", "url", "code", "key", "number", "symbol", "reference")
 
 
 @dataclass
@@ -75,15 +76,20 @@ def find_links(tools: list[Tool]) -> list[Link]:
             continue
         for out in src.returns.properties:
             links += [Link(src, out.name, dst, p.name) for dst in tools if dst.name != src.name
-                      for p in dst.parameters if _linkable(out, p)]
+                      for p in dst.parameters
+                      if _linkable(out, p, src.category == dst.category)]
     return links
 
 
-def _linkable(out: Param, param: Param) -> bool:
+def _linkable(out: Param, param: Param, same_category: bool) -> bool:
+    """Same type and matching names; across categories only identifier-like fields link (a
+    `date` or `location` passed between unrelated tools makes a nonsense chain)."""
     if out.type != param.type or out.type not in LINK_TYPES or param.enum:
         return False
     a, b = words_of(out.name), words_of(param.name)
-    return a == b or (len(b) > 2 and a.endswith(" " + b)) or (len(a) > 2 and b.endswith(" " + a))
+    if not (a == b or (len(b) > 2 and a.endswith(" " + b)) or (len(a) > 2 and b.endswith(" " + a))):
+        return False
+    return same_category or a.split()[-1] in ID_WORDS
 
 
 def sample_arguments(tool: Tool, rng: random.Random, optional_rate: float) -> dict[str, Any]:

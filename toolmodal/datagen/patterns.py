@@ -21,16 +21,18 @@ ALPHABET = string.ascii_letters + string.digits + "_-."
 MAX_UNBOUNDED = 3
 
 
-def sample_pattern(pattern: str, rng: random.Random, candidates: list[str]) -> str:
-    """A string that fully matches `pattern`, preferring one of `candidates`.
+def sample_pattern(pattern: str, rng: random.Random, tiers: list[list[str]]) -> str:
+    """A string that fully matches `pattern`, preferring candidates from the first tier that has
+    a match.
 
     Raises:
         re.error: When the pattern does not compile (ingestion should have rejected it).
     """
     compiled = re.compile(pattern)
-    matching = [c for c in candidates if compiled.fullmatch(c)]
-    if matching:
-        return rng.choice(matching)
+    for candidates in tiers:
+        matching = [c for c in candidates if compiled.fullmatch(c)]
+        if matching:
+            return rng.choice(matching)
     return "".join(_walk(parser.parse(pattern), rng))
 
 

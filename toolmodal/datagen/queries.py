@@ -17,7 +17,7 @@ import random
 import re
 from typing import Any
 
-from toolmodal.datagen.values import item_param, surface_forms, words_of
+from toolmodal.datagen.values import item_param, property_of, surface_forms, words_of
 from toolmodal.schema import Param, Tool
 
 OPENERS = ["", "Please ", "Could you ", "Can you ", "I need you to ", "I'd like to ", "Help me ",
@@ -26,7 +26,9 @@ OPENERS = ["", "Please ", "Could you ", "Can you ", "I need you to ", "I'd like 
 CLOSERS = [".", ".", "?", ", please.", ", thanks!", " for me.", " - thank you.", "!"]
 ARG_TEMPLATES = ["{words} {v}", "with {words} {v}", "{words}: {v}", "where the {words} is {v}",
                  "setting {words} to {v}", "using {v} as the {words}", "{words} = {v}",
-                 "and {words} {v}"]
+                 "{words} set to {v}"]
+CONNECTORS = [" with ", ": ", " using ", ", ", " - ", " where "]
+_PREPOSITIONS = ("in ", "for ", "at ", "with ", "using ", "where ", "setting ")
 PLACE_TEMPLATES = ["in {v}", "for {v}", "at {v}"]
 JOINERS = [" Also, ", " And then ", " After that, ", " Additionally, ", "; also ", " Plus, "]
 _VERB_FIXES = {"returns": "return", "retrieves": "retrieve", "gets": "get", "fetches": "fetch",
@@ -56,7 +58,8 @@ def param_label(param: Param, rng: random.Random) -> str:
     """How a query names a parameter: its split name or a short clause of its description."""
     clause = re.split(r"[.,:;(\"']", param.description.strip(), maxsplit=1)[0].strip()
     if clause and len(clause.split()) <= 6 and rng.random() < 0.5:
-        return clause[0].lower() + clause[1:]
+        label = clause[0].lower() + clause[1:]
+        return re.sub(r"^(the|a|an) ", "", label)
     return words_of(param.name)
 
 
@@ -68,8 +71,8 @@ def arg_phrase(param: Param, value: Any, rng: random.Random) -> str:
         joined = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
         return rng.choice(ARG_TEMPLATES).format(words=param_label(param, rng), v=joined)
     if isinstance(value, dict):
-        inner = [arg_phrase(param.property(k), v, rng) for k, v in value.items()]
-        return f"{param_label(param, rng)} with " + (", ".join(inner) or "nothing set")
+        inner = [arg_phrase(property_of(param, k), v, rng) for k, v in value.items()]
+        return f"{param_label(param, rng)} with " + ", ".join(inner)
     if isinstance(value, bool):
         return rng.choice(surface_forms(value, param))
     text = _scalar_text(param, value, rng)
@@ -80,7 +83,7 @@ def arg_phrase(param: Param, value: Any, rng: random.Random) -> str:
 
 def _item_text(item: Param, value: Any, rng: random.Random) -> str:
     if isinstance(value, dict):
-        inner = [arg_phrase(item.property(k), v, rng) for k, v in value.items()]
+        inner = [arg_phrase(property_of(item, k), v, rng) for k, v in value.items()]
         return "(" + ", ".join(inner) + ")"
     if isinstance(value, list):
         return "[" + ", ".join(_item_text(item_param(item), v, rng) for v in value) + "]"
@@ -104,9 +107,10 @@ def args_text(tool: Tool, arguments: dict[str, Any], rng: random.Random) -> str:
     rng.shuffle(phrases)
     if not phrases:
         return ""
+    lead = " " if phrases[0].startswith(_PREPOSITIONS) else rng.choice(CONNECTORS)
     if len(phrases) == 1:
-        return " " + phrases[0]
-    return " " + ", ".join(phrases[:-1]) + rng.choice([" and ", ", ", "; "]) + phrases[-1]
+        return lead + phrases[0]
+    return lead + ", ".join(phrases[:-1]) + rng.choice([" and ", ", ", "; "]) + phrases[-1]
 
 
 def request(tool: Tool, arguments: dict[str, Any], rng: random.Random) -> str:

@@ -129,9 +129,28 @@ def sample_value(param: Param, rng: random.Random, depth: int = 0) -> Any:
         values = [sample_value(item, rng, depth + 1) for _ in range(count)]
         return _dedupe(values)
     if kind == "object":
-        return {p.name: sample_value(p, rng, depth + 1) for p in param.properties
-                if p.required or rng.random() < 0.5}
+        return _sample_object(param, rng, depth)
     return _sample_string(param, rng)
+
+
+def _sample_object(param: Param, rng: random.Random, depth: int) -> dict[str, Any]:
+    """Required properties plus some optional ones (at least one); a free-form object gets one
+    made-up entry."""
+    if not param.properties:
+        return {rng.choice(["name", "status", "label"]): rng.choice(TOPICS)}
+    value = {p.name: sample_value(p, rng, depth + 1) for p in param.properties
+             if p.required or rng.random() < 0.5}
+    if not value:
+        prop = rng.choice(param.properties)
+        value[prop.name] = sample_value(prop, rng, depth + 1)
+    return value
+
+
+def property_of(param: Param, key: str) -> Param:
+    """Schema of `key` inside an object value; a free-form object's keys are plain strings."""
+    if param.properties:
+        return param.property(key)
+    return Param(name=key, type="any")
 
 
 def item_param(param: Param) -> Param:
@@ -177,8 +196,9 @@ def _sample_string(param: Param, rng: random.Random) -> str:
     if param.pattern is not None and not re.fullmatch(param.pattern, value):
         kind = string_kind(words_of(param.name), param.description.lower())
         preferred = {"city": AIRPORTS, "country": COUNTRY_CODES, "currency": CURRENCIES,
-                     "language": LANGS, "ticker": TICKERS}.get(kind, [])
-        value = sample_pattern(param.pattern, rng, preferred + PATTERN_CANDIDATES)
+                     "language": LANGS, "ticker": TICKERS, "table": TABLES,
+                     "timezone": TIMEZONES}.get(kind, [])
+        value = sample_pattern(param.pattern, rng, [preferred, PATTERN_CANDIDATES])
     if param.max_length is not None:
         value = value[: param.max_length]
     return value
@@ -186,13 +206,15 @@ def _sample_string(param: Param, rng: random.Random) -> str:
 
 _STRING_RULES = [(re.compile(pattern), kind) for pattern, kind in [
     (r"\b(email|recipient|sender)", "email"), (r"\b(url|link|website|endpoint)\b", "url"),
-    (r"\b(path|file|filename|directory|folder)\b", "path"), (r"\b(time)\b", "time"),
+    (r"\b(path|file|filename|directory|folder)\b", "path"),
+    (r"\b(timezone|time zone|tz)\b", "timezone"), (r"\b(time)\b", "time"),
+    (r"\b(table)\b", "table"),
     (r"\b(city|location|place|destination|origin|address)\b", "city"),
     (r"\b(country)\b", "country"), (r"\b(currency)\b", "currency"),
     (r"\b(symbol|ticker)\b", "ticker"), (r"\b(lang|language|locale)\b", "language"),
     (r"\b(query|keyword|keywords|search|term|topic|q)\b", "topic"),
     (r"\b(name|user|username|author|attendee|contact|person|owner)\b", "person"),
-    (r"\b(id|key|code|token)\b", "id"), (r"\b(sql|statement)\b", "sql"),
+    (r"\b(id|key|code|token|number)\b", "id"), (r"\b(sql|statement)\b", "sql"),
     (r"\b(expression|formula)\b", "expression"), (r"\b(subject|title)\b", "title"),
     (r"\b(body|message|text|content|note|comment|description)\b", "message")]]
 _ENDPOINTS = re.compile(r"\b(to|from|cc|bcc)\b")
@@ -232,7 +254,8 @@ def _string_by_name(name: str, description: str, rng: random.Random) -> str:
         return (f"{rng.choice(['Reminder', 'Heads up', 'FYI'])}: {rng.choice(TOPICS)} "
                 f"{rng.choice(['moved to Friday', 'is confirmed', 'needs review'])}")
     lists = {"city": CITIES, "country": COUNTRIES, "currency": CURRENCIES, "ticker": TICKERS,
-             "language": LANGS, "person": PEOPLE, "topic": TOPICS}
+             "language": LANGS, "person": PEOPLE, "topic": TOPICS, "table": TABLES,
+             "timezone": TIMEZONES}
     return rng.choice(lists[kind])
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from toolmodal.calls import ToolCall, check_call, parse_output
 from toolmodal.datagen.executor import ExecutionError, execute
-from toolmodal.datagen.values import item_param, surface_forms
+from toolmodal.datagen.values import item_param, property_of, surface_forms
 from toolmodal.schema import Param, Tool
 
 
@@ -68,7 +68,7 @@ def _grounded(value: Any, param: Param, text: str, history: str) -> bool:
         item = item_param(param)
         return all(_grounded(v, item, text, history) for v in value)
     if isinstance(value, dict):
-        return all(_grounded(v, param.property(k), text, history) for k, v in value.items())
+        return all(_grounded(v, property_of(param, k), text, history) for k, v in value.items())
     if value is None:
         return False
     if history and _contains(history, str(value).lower()):
