@@ -60,7 +60,7 @@ class GenerationConfig(BaseModel):
     reasoning_share: float = Field(default=0.3, ge=0.0, le=1.0)
     masking_probability: float = Field(default=0.2, ge=0.0, le=1.0)
     min_tools: int = Field(default=3, ge=1)
-    max_tools: int = Field(default=20, ge=1)
+    max_tools: int = Field(default=22, ge=1)
     max_tokens: int = Field(default=4096, ge=64)
     max_attempts: int = Field(default=20, ge=1)
     system_prompts_dir: Path = REPO_ROOT / "configs" / "system_prompts"

@@ -53,7 +53,8 @@ UNITS = [("km", "km", ["kilometers", "kilometres"]), ("meter", "m", ["meters", "
          ("celsius", "°C", ["degrees Celsius"]), ("kg", "kg", ["kilograms"]),
          ("percent", "%", ["percent"]), ("minute", "min", ["minutes"]),
          ("second", "s", ["seconds"]), ("mile", "mi", ["miles"]), ("hour", "h", ["hours"])]
-DATE_FORMATS = {"iso": "%Y-%m-%d", "us": "%m/%d/%Y", "eu": "%d.%m.%Y"}
+DATE_FORMATS = {"iso": "%Y-%m-%d", "us": "%m/%d/%Y", "eu": "%d.%m.%Y",
+                "datetime": "%Y-%m-%dT%H:%M"}
 
 
 @lru_cache(maxsize=65536)
@@ -88,6 +89,8 @@ def date_format(param: Param) -> str | None:
 @lru_cache(maxsize=65536)
 def _date_format(name: str, description: str, pattern: str) -> str | None:
     text = f"{name} {description} {pattern}".lower()
+    if "yyyy-mm-ddthh:mm" in text:
+        return DATE_FORMATS["datetime"]
     if "mm/dd/yyyy" in text:
         return DATE_FORMATS["us"]
     if "dd.mm.yyyy" in text:
@@ -190,7 +193,8 @@ def _sample_number(param: Param, rng: random.Random) -> float:
 def _sample_string(param: Param, rng: random.Random) -> str:
     fmt = date_format(param)
     if fmt is not None:
-        day = dt.date(2025, 1, 1) + dt.timedelta(days=rng.randint(0, 700))
+        day = dt.datetime(2025, 1, 1) + dt.timedelta(days=rng.randint(0, 700),
+                                                     minutes=15 * rng.randint(28, 88))
         return day.strftime(fmt)
     value = _string_by_name(words_of(param.name), param.description.lower(), rng)
     if param.pattern is not None and not re.fullmatch(param.pattern, value):
@@ -308,14 +312,25 @@ def _string_forms(value: str, param: Param) -> list[str]:
     fmt = date_format(param)
     if fmt is not None:
         try:
-            day = dt.datetime.strptime(value, fmt).date()
+            moment = dt.datetime.strptime(value, fmt)
         except ValueError:
             return [value]
-        return [value] + date_surfaces(day)
+        if fmt == DATE_FORMATS["datetime"]:
+            return [value] + datetime_surfaces(moment)
+        return [value] + date_surfaces(moment.date())
     forms = [value]
     if param.enum and re.search(r"[_\-]", value):
         forms.append(re.sub(r"[_\-]+", " ", value))
     return forms
+
+
+def datetime_surfaces(moment: dt.datetime) -> list[str]:
+    """A date surface plus a 24-hour or 12-hour clock time: `March 5, 2026 at 14:30`."""
+    hour12 = moment.hour % 12 or 12
+    clock12 = f"{hour12}:{moment.minute:02d} {'pm' if moment.hour >= 12 else 'am'}"
+    days = date_surfaces(moment.date())[:4]
+    return ([f"{d} at {moment:%H:%M}" for d in days] + [f"{d}, {clock12}" for d in days]
+            + [f"{moment:%Y-%m-%d %H:%M}"])
 
 
 def date_surfaces(day: dt.date) -> list[str]:
