@@ -131,7 +131,8 @@ def _fill(split: str, size: int, pool: Pool, run: _Run) -> list[dict]:
             run.rejections["execution:rejected_call"] += 1
             continue
         kept = _render_group(split, drafts, rng, run)
-        if kept is not None:
+        if kept is not None:  # a chain may overshoot: its first steps are examples on their own
+            kept = kept[: size - len(rows)]
             rows += [r | {"id": f"{split}-{len(rows) + i:06d}"} for i, r in enumerate(kept)]
     return rows
 
@@ -178,11 +179,13 @@ def _render_group(split: str, drafts: list[Draft], rng: random.Random,
         drafts = [_paraphrase(d, rng, run) for d in drafts]
     rows = []
     for draft in drafts:
+        unmasked = None
         if mask:
+            unmasked = (draft.calls, draft.tools)
             tools, calls = mask_example(draft.tools, draft.calls, rng)
             draft = Draft(draft.kind, draft.query, tools, calls, draft.category,
                           no_call_action=draft.no_call_action)
-        row, reason = _render(draft, phase, variant, think, rng, run)
+        row, reason = _render(draft, phase, variant, think, rng, run, unmasked)
         if reason is not None:
             run.rejections[reason] += 1
             return None
@@ -200,8 +203,8 @@ def _variant(training: bool, rng: random.Random, run: _Run) -> PromptVariant:
     return default
 
 
-def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool,
-            rng: random.Random, run: _Run) -> tuple[dict, str | None]:
+def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: random.Random,
+            run: _Run, unmasked: tuple | None = None) -> tuple[dict, str | None]:
     names = [c.name for c in draft.calls]
     if draft.kind == "irrelevance":
         completion = no_call_answer(draft.no_call_action, rng)
@@ -214,7 +217,7 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool,
                     {"role": "tool", "content": result_message(result)}]
     prompt = build_prompt(variant.text, draft.tools, draft.query, history)
     results_text = " ".join(m["content"] for m in history if m["role"] == "tool")
-    reason = verify(completion, draft.calls, draft.tools, draft.query, results_text)
+    reason = verify(completion, draft.calls, draft.tools, draft.query, results_text, unmasked)
     messages = [*prompt, {"role": "assistant", "content": completion}]
     if reason is None and count_tokens([messages], run.tokenizer)[0] > run.config.max_tokens:
         reason = "length:too_long"

@@ -97,7 +97,15 @@ def _word_char(char: str, left: bool) -> bool:
 
 
 def verify(completion: str, calls: list[ToolCall], tools: list[Tool], query: str,
-           history_text: str = "") -> str | None:
-    """Run the three stages in order; return the first rejection reason or None."""
+           history_text: str = "",
+           unmasked: tuple[list[ToolCall], list[Tool]] | None = None) -> str | None:
+    """Run the three stages in order; return the first rejection reason or None.
+
+    Args:
+        unmasked: For a function-masked example, the calls and tools before renaming: the
+            query was written from the real names (a boolean reads "include views off"), and
+            masking changes names, not values, so grounding is checked on them.
+    """
+    ground_calls, ground_tools = unmasked or (calls, tools)
     return (check_format(completion, calls, tools) or check_execution(calls, tools)
-            or check_grounding(calls, tools, query, history_text))
+            or check_grounding(ground_calls, ground_tools, query, history_text))
