@@ -118,3 +118,26 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join([line, rule, *body])
+
+
+def eval_rows(label: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary rows of one evaluation report, one per mask mode.
+
+    Columns: the headline accuracies (zero-shot = test_unseen exact match, compositional =
+    test_chain exact match, irrelevance), then tool/argument accuracy, hallucination rate and
+    format compliance averaged over the test sets that ran, and mean latency per example.
+    """
+    sets = report["test_sets"]
+    modes = list(next(iter(sets.values()))["modes"]) if sets else []
+    rows = []
+    for mode in modes:
+        row: dict[str, Any] = {"model": label, "mask": mode}
+        for name, by_mode in report["headline"].items():
+            row[name.removesuffix("_accuracy")] = by_mode[mode]
+        for metric in ("tool_accuracy", "argument_accuracy", "hallucination_rate",
+                       "format_compliance", "latency_s"):
+            values = [s["modes"][mode]["metrics"][metric] for s in sets.values()
+                      if metric in s["modes"][mode]["metrics"]]
+            row[metric.removesuffix("_accuracy")] = sum(values) / len(values) if values else None
+        rows.append(row)
+    return rows

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from pydantic import BaseModel, ConfigDict
 
 PRODUCTION = "production"
 
@@ -108,3 +109,32 @@ def _production(client: mlflow.MlflowClient, name: str):
         return client.get_model_version_by_alias(name, PRODUCTION)
     except MlflowException:
         return None
+
+
+class PromotionConfig(BaseModel):
+    """Settings of the promotion step.
+
+    Attributes:
+        registered_model: Name of the model in MLflow's registry.
+        mask: Mask mode whose held-out metrics decide (the mode the model will be served with).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registered_model: str = "toolmodal"
+    mask: Literal["none", "soft", "hard"] = "none"
+
+
+def held_out_metrics(headline: dict[str, dict[str, float]], mask: str) -> dict[str, float]:
+    """The held-out accuracies under `mask` and their mean, `held_out_score` (what promotes).
+
+    Args:
+        headline: An evaluation report's `headline` (zero-shot = tools never trained on,
+            compositional = chains, irrelevance = no tool fits), metric -> mode -> value.
+        mask: Mask mode.
+    """
+    values = {name: by_mode[mask] for name, by_mode in headline.items()
+              if math.isfinite(by_mode[mask])}
+    if not values:
+        raise ValueError(f"no finite held-out metric under mask {mask!r} in {headline}")
+    return {**values, "held_out_score": sum(values.values()) / len(values)}

@@ -76,9 +76,9 @@ def step_rows(run) -> list[dict]:
     rows = []
     for name, step_run in run.steps.items():
         end, start = step_run.end_time, step_run.start_time
-        seconds = (end - start).total_seconds() if end and start else None
+        ran = step_run.status.value == "completed" and end and start
         rows.append({"step": name, "status": step_run.status.value,
-                     "seconds": None if seconds is None else round(seconds, 1)})
+                     "seconds": round((end - start).total_seconds()) if ran else None})
     return rows
 
 

@@ -1,0 +1,44 @@
+"""The `full` pipeline (`make run`): schemas -> data -> training -> export -> evaluation of
+every model, masked and unmasked -> MLflow registration and promotion."""
+
+from __future__ import annotations
+
+from zenml import pipeline
+
+from pipelines.data import data_pipeline
+from pipelines.training import training_stages
+from steps.evaluate import evaluate
+from steps.export_model import export_model
+from steps.prepare_base_model import prepare_base_model
+from steps.promote_model import promote_model
+from toolmodal.datagen import GenerationConfig
+from toolmodal.engines import EngineName
+from toolmodal.evaluate import EvalConfig
+from toolmodal.export import ExportConfig
+from toolmodal.tracking import PromotionConfig
+from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
+from toolmodal.validation import ValidationConfig
+
+
+@pipeline
+def full_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig,
+                  base_model: str | None, sft_selection: SFTStageConfig,
+                  sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
+                  grpo: GRPOStageConfig, export: ExportConfig, evaluation: EvalConfig,
+                  exported_engine: EngineName, exported_file: str, promotion: PromotionConfig):
+    """Everything, in order; each stage's settings come from configs/ (see configs/full.yaml)."""
+    dataset = data_pipeline(schemas, generation, validation)
+    base = prepare_base_model(base_model)
+    sft_model, grpo_model = training_stages(base, dataset, sft_selection, sft_arguments,
+                                            sft_joint, grpo)
+    exported = export_model(grpo_model, export)
+    base_eval = evaluate.with_options(substitutions={"label": "base"})(
+        base, dataset, evaluation, "base", id="evaluate_base")
+    sft_eval = evaluate.with_options(substitutions={"label": "sft"})(
+        sft_model, dataset, evaluation, "sft", id="evaluate_sft")
+    grpo_eval = evaluate.with_options(substitutions={"label": "grpo"})(
+        grpo_model, dataset, evaluation, "grpo", id="evaluate_grpo")
+    exported_eval = evaluate.with_options(substitutions={"label": "exported"})(
+        exported, dataset, evaluation, "exported", exported_file, exported_engine,
+        id="evaluate_exported")
+    promote_model(base_eval, sft_eval, grpo_eval, exported_eval, promotion)

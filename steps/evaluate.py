@@ -1,0 +1,45 @@
+"""Step: evaluate one model on the test splits, unmasked and masked (reused for the base, SFT,
+GRPO and exported models). Name the artifact with a `label` substitution, e.g.
+`evaluate.with_options(substitutions={"label": "sft"})` gives `eval_sft`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from datasets import DatasetDict
+from zenml import ArtifactConfig, get_step_context, log_metadata, step
+
+from materializers.eval_report import EvalReport, EvalReportMaterializer
+from materializers.model_dir import ModelDir
+from toolmodal import tracking
+from toolmodal.engines import EngineName
+from toolmodal.evaluate import EvalConfig, run_evaluation
+from toolmodal.stack import work_dir
+
+
+@step(experiment_tracker=True, output_materializers={"eval_{label}": EvalReportMaterializer})
+def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: str,
+             model_file: str | None = None, engine: EngineName | None = None,
+             ) -> Annotated[EvalReport, ArtifactConfig(name="eval_{label}")]:
+    """Evaluate `model` (or the file `model_file` inside it, e.g. a .gguf for llama.cpp).
+
+    Args:
+        label: base, sft, grpo or exported: names the MLflow metrics and the summary rows.
+        model_file: Path inside the model folder to load instead of the folder.
+        engine: Overrides `config.engine` (the exported GGUF runs on llama.cpp with otherwise
+            the same settings).
+    """
+    path = model.path if model_file is None else model.path / model_file
+    if engine is not None:
+        config = config.model_copy(update={"engine": engine})
+    splits = {name: dataset[name].to_list() for name in config.test_splits}
+    out = work_dir()
+    report = run_evaluation(path, config, splits, out)
+    plots = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    model_uri = get_step_context().inputs["model"][0].uri
+    result = EvalReport(label, model_uri, report, plots)
+    for row in result.rows():
+        tracking.log_metrics({k: v for k, v in row.items() if k not in ("model", "mask")},
+                             prefix=f"eval/{label}/{row['mask']}/")
+    log_metadata({"headline": report["headline"]})
+    return result

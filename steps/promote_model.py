@@ -1,0 +1,32 @@
+"""Step: compare every evaluation, register the exported model in MLflow and promote it to
+production only if its held-out score beats the current production version's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from zenml import log_metadata, step
+from zenml.types import HTMLString
+
+from materializers.eval_report import EvalReport
+from toolmodal import reports, tracking
+from toolmodal.tracking import PromotionConfig
+
+CHARTED = ["zero_shot", "compositional", "irrelevance", "tool", "argument", "format_compliance"]
+
+
+@step(experiment_tracker=True)
+def promote_model(base: EvalReport, sft: EvalReport, grpo: EvalReport, exported: EvalReport,
+                  config: PromotionConfig) -> tuple[
+        Annotated[list, "eval_table"], Annotated[HTMLString, "eval_comparison"],
+        Annotated[dict, "promotion"]]:
+    """Summary table + masked-vs-unmasked chart of all models; register and maybe promote."""
+    rows = [row for report in (base, sft, grpo, exported) for row in report.rows()]
+    page = reports.comparison_page(rows, [m for m in CHARTED if m in rows[0]])
+    tracking.log_html(page, "eval_comparison.html")
+    metrics = tracking.held_out_metrics(exported.report["headline"], config.mask)
+    tracking.log_metrics(metrics, prefix="promotion/")
+    decision = tracking.register_and_promote(config.registered_model, exported.model_uri,
+                                             metrics, "held_out_score")
+    log_metadata({"promotion": decision})
+    return rows, HTMLString(page), decision
