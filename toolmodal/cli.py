@@ -35,6 +35,8 @@ def _data(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--examples", type=int, default=None, help="examples to generate")
     gen.add_argument("--seed", type=int, default=None, help="random seed")
     gen.add_argument("--config", default=None, help="YAML with generation settings")
+    gen.add_argument("--tokenizer", default=None,
+                     help="model folder whose tokenizer checks the length (default: estimate)")
     gen.set_defaults(target="data:generate")
     val = data.add_parser("validate", help="run the validation suite over generated data")
     val.add_argument("dir", help="folder written by `data generate`")

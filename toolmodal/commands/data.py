@@ -5,6 +5,8 @@ generate: ingest `--schemas`, generate with a `GenerationConfig` (YAML `--config
 `distributions.png` into `--out`, which must not exist or be empty.
 validate: load a folder written by generate, run the validation suite, write `report.html` and
 `report.json` beside the data, print the report path, exit 1 when an expectation fails.
+Both take `--tokenizer MODEL_DIR` to count tokens exactly (the pipeline passes its tokenizer);
+without it the documented estimate of `toolmodal.datagen.rows` is used.
 
 Deliberately left out: the generation and validation logic (`toolmodal.datagen`,
 `toolmodal.validation`).
@@ -37,13 +39,22 @@ def generate(args: argparse.Namespace) -> int:
                  if v is not None}
     config = GenerationConfig(**(base.model_dump() | overrides))
     catalogue = load_catalogue([Path(args.schemas)])
-    dataset, card = generate_dataset(catalogue, config)
+    dataset, card = generate_dataset(catalogue, config, _tokenizer(args.tokenizer))
     dataset.save_to_disk(str(out))
     (out / CARD).write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")
     plot_distributions(card, out / PLOT)
     print(f"wrote {card['rows']} rows ({card['rejected']} candidates rejected) to {out}")
     print(json.dumps({"splits": card["splits"], "rejections": card["rejections"]}))
     return 0
+
+
+def _tokenizer(path: str | None):
+    """The tokenizer of a model folder (it carries the chat template), or None."""
+    if path is None:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -59,11 +70,10 @@ def validate(args: argparse.Namespace) -> int:
               f"`toolmodal data generate`?", file=sys.stderr)
         return 2
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    tokenizer = None
-    if args.tokenizer:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    tokenizer = _tokenizer(args.tokenizer)
+    if tokenizer is None and card["length_check"] == "tokenizer":
+        print("warning: the data was length-checked with a tokenizer; pass --tokenizer to "
+              "validate with the same one (using the estimate)", file=sys.stderr)
     config = ValidationConfig(max_tokens=args.max_tokens or card["config"]["max_tokens"])
     outcome = validate_dataset(load_from_disk(str(folder)), card, config, tokenizer)
     html_path, _ = write_report(outcome, folder)

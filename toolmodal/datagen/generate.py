@@ -33,7 +33,7 @@ from toolmodal.datagen.examples import Draft, DraftError, Pool
 from toolmodal.datagen.executor import ExecutionError, result_message
 from toolmodal.datagen.masking import mask_example
 from toolmodal.datagen.queries import no_call_answer, reasoning_text
-from toolmodal.datagen.rows import count_tokens, pair_key
+from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key
 from toolmodal.datagen.splits import hold_out, split_sizes
 from toolmodal.datagen.teacher import Teacher
 from toolmodal.datagen.verify import check_grounding, verify
@@ -50,6 +50,7 @@ FEATURES = Features({
 SELECTION_KINDS = {"single": 0.8, "multiple": 0.2}
 ARGUMENT_KINDS = {"single": 0.85, "parallel": 0.15}
 TEST_KINDS = {"single": 0.6, "parallel": 0.2, "multiple": 0.2}
+SKIP_EXACT_BELOW = 0.5
 
 
 @dataclass
@@ -94,6 +95,7 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
     dataset = DatasetDict({name: rows_to_dataset(rows) for name, rows in splits.items()})
     card = build_card(splits, catalogue, unseen, config, run.rejections, run.masked,
                       time.perf_counter() - start, teacher_used=run.teacher is not None)
+    card["length_check"] = "estimate" if tokenizer is None else "tokenizer"
     return dataset, card
 
 
@@ -219,13 +221,25 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: 
     results_text = " ".join(m["content"] for m in history if m["role"] == "tool")
     reason = verify(completion, draft.calls, draft.tools, draft.query, results_text, unmasked)
     messages = [*prompt, {"role": "assistant", "content": completion}]
-    if reason is None and count_tokens([messages], run.tokenizer)[0] > run.config.max_tokens:
+    if reason is None and _too_long(messages, run):
         reason = "length:too_long"
     tools_json = "[" + ", ".join(_tool_json(t, run) for t in draft.tools) + "]"
     key = pair_key(prompt, [t.name for t in draft.tools])
     if reason is None and key in run.keys:
         reason = "duplicate:query_tools"
     return _row(draft, phase, variant, prompt, completion, tools_json, key), reason
+
+
+def _too_long(messages: list[dict], run: _Run) -> bool:
+    """Over the context budget? With a tokenizer, rows whose estimate is under half the budget
+    skip the (slow) exact count: the estimate was never below 0.58x the real count measured on
+    generated rows (digit-heavy rows are the worst)."""
+    estimate = estimate_tokens(messages)
+    if run.tokenizer is None:
+        return estimate > run.config.max_tokens
+    if estimate < run.config.max_tokens * SKIP_EXACT_BELOW:
+        return False
+    return count_tokens([messages], run.tokenizer)[0] > run.config.max_tokens
 
 
 def _row(draft: Draft, phase: str, variant: PromptVariant, prompt: list[dict], completion: str,
