@@ -14,7 +14,13 @@ from toolmodal.datagen import GenerationConfig, generate_dataset
 from toolmodal.datagen.config import TRAIN_SPLITS
 from toolmodal.datagen.generate import rows_to_dataset
 from toolmodal.schema import Catalogue
-from toolmodal.validation import ValidationConfig, validate_dataset, write_report
+from toolmodal.validation import (
+    DataValidationError,
+    ValidationConfig,
+    raise_on_failure,
+    validate_dataset,
+    write_report,
+)
 
 DATA = Path(__file__).parent / "data" / "datagen"
 
@@ -134,6 +140,8 @@ def test_corruption_is_caught_by_its_expectation(generated, corrupt, check):
     outcome = _validate(splits, card)
     failed = {c.name for c in outcome.checks if not c.success}
     assert not outcome.success and check in failed, failed
+    with pytest.raises(DataValidationError, match=check):
+        raise_on_failure(outcome, "report.html")
 
 
 def test_generate_and_validate_commands(tmp_path, capsys):

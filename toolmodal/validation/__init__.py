@@ -17,8 +17,12 @@ from toolmodal.validation.checks import check_frame
 from toolmodal.validation.report import summary, write_report
 from toolmodal.validation.suite import CheckResult, ValidationConfig, ValidationOutcome, run_suite
 
-__all__ = ["CheckResult", "ValidationConfig", "ValidationOutcome", "summary", "validate_dataset",
-           "write_report"]
+__all__ = ["CheckResult", "DataValidationError", "ValidationConfig", "ValidationOutcome",
+           "raise_on_failure", "summary", "validate_dataset", "write_report"]
+
+
+class DataValidationError(RuntimeError):
+    """The generated data failed the gate; the message names the failed checks and the report."""
 
 
 def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
@@ -36,3 +40,18 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
     method = "tokenizer + chat template" if tokenizer is not None else \
         "estimate (tool tokens 1 each, other text chars / 3.5)"
     return run_suite(frame, card["config"], config, method)
+
+
+def raise_on_failure(outcome: ValidationOutcome, report: str) -> None:
+    """Stop the run when any expectation failed (what the pipeline does before training).
+
+    Args:
+        outcome: Result of `validate_dataset`.
+        report: Where the HTML report was written, for the message.
+
+    Raises:
+        DataValidationError: Naming each failed check with its observed value.
+    """
+    failed = [f"{c.name} (observed {c.observed})" for c in outcome.checks if not c.success]
+    if failed:
+        raise DataValidationError(f"data validation failed: {'; '.join(failed)}; see {report}")
