@@ -58,6 +58,7 @@ def _row(check) -> str:
         "<span class='fail'>FAIL</span>"
     details = html.escape(json.dumps(check.details, ensure_ascii=False, default=str)[:1500])
     observed = html.escape(json.dumps(check.observed, default=str))
-    return (f"<tr><td>{html.escape(check.name)}</td><td>{status}</td>"
+    return (f"<tr><td><b>{html.escape(check.name)}</b><br>{html.escape(check.description)}</td>"
+            f"<td>{status}</td>"
             f"<td>{html.escape(check.expectation)}</td><td><code>{observed}</code></td>"
             f"<td><code>{details}</code></td></tr>")

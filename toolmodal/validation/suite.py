@@ -41,6 +41,24 @@ class ValidationConfig(BaseModel):
     balance_ratio: float = Field(default=6.0, gt=1.0)
 
 
+DESCRIPTIONS = {
+    "targets_parse_and_validate": "every completion parses, equals expected_calls and each call "
+                                  "validates against its tool's schema",
+    "no_held_out_tool_in_training": "no held-out tool (by name or description) is offered in a "
+                                    "training split",
+    "no_duplicate_query_tools": "no two rows share the same query, history and set of tools",
+    "tool_class_balance": "each tool's training count is within the ratio bound of the median",
+    "token_length_within_budget": "prompt + completion fit the context budget",
+    "no_empty_queries": "no user query is empty or whitespace",
+    "queries_present": "every row has a user query",
+    "argument_values_of_declared_types": "every expected argument value has its declared type",
+    "known_phases": "phase is selection, arguments or joint",
+    "known_kinds": "kind is single, parallel, multiple, chain or irrelevance",
+    "irrelevance_share": "share of no-call rows in training matches the config",
+    "prompt_variant_share": "share of non-default system prompts in training matches the config",
+}
+
+
 @dataclass
 class CheckResult:
     """Outcome of one named expectation."""
@@ -50,6 +68,7 @@ class CheckResult:
     success: bool
     observed: Any
     details: dict = field(default_factory=dict)
+    description: str = ""
 
 
 @dataclass
@@ -117,12 +136,12 @@ def run_suite(frame: pd.DataFrame, generation: dict, config: ValidationConfig,
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="toolmodal_data", data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": frame})
-    checks = [_check(r) for r in result.results]
+    checks = [_check(r, frame) for r in result.results]
     return ValidationOutcome(success=bool(result.success), checks=checks, rows=len(frame),
                              token_method=token_method)
 
 
-def _check(result: Any) -> CheckResult:
+def _check(result: Any, frame: pd.DataFrame) -> CheckResult:
     config = result.expectation_config
     raw = result.result or {}
     observed = raw.get("observed_value", raw.get("unexpected_count"))
@@ -131,8 +150,13 @@ def _check(result: Any) -> CheckResult:
                                              "partial_unexpected_index_list") if k in raw}
     kwargs = {k: _plain(v) for k, v in config.kwargs.items() if k not in ("column", "batch_id")}
     details["bounds"] = kwargs
-    return CheckResult(name=config.meta["check"], expectation=config.type,
-                       success=bool(result.success), observed=_plain(observed), details=details)
+    indices = details.get("partial_unexpected_index_list") or []
+    details["rows"] = [f"{frame.at[i, 'split']}/{frame.at[i, 'id']}" for i in indices]
+    name = config.meta["check"]
+    description = DESCRIPTIONS.get(name) or f"share of {name.removeprefix('phase_share_')} " \
+        "rows in training matches the config"
+    return CheckResult(name=name, expectation=config.type, success=bool(result.success),
+                       observed=_plain(observed), details=details, description=description)
 
 
 def _plain(value: Any) -> Any:
