@@ -14,6 +14,7 @@ import torch
 from gguf import GGUFReader
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from toolmodal.engines.llamacpp import gbnf_from_ebnf
 from toolmodal.export import ALL_FORMATS, ExportConfig, export_model, gguf_name
 from toolmodal.export.gguf import _converter_member, tool_token_ids
 from toolmodal.export.merge import ExportError, check_hf_folder, merge_to_hf
@@ -116,3 +117,26 @@ def test_lora_adapter_is_merged(tiny_model_dir: Path, tmp_path: Path) -> None:
         torch.testing.assert_close(merged(ids).logits, expected, rtol=1e-4, atol=1e-4)
         plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
         assert not torch.allclose(plain(ids).logits, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize(("ebnf", "gbnf"), [
+    # xgrammar's lookahead is a speed hint; GBNF has none, so it is dropped
+    (r'a ::= (("\"" b)) (=([ \n\r\t]* [,}\]:]))', r'a ::= (("\"" b))'),
+    # unbounded repetition: {m, -1} -> {m,}
+    ("a ::= (x{0, -1} y{1, -1})", "a ::= (x{0,} y{1,})"),
+    # bounded repetition loses only the space
+    ("a ::= (x{1, 6})", "a ::= (x{1,6})"),
+    # "(=" and braces inside a string literal are text, left alone
+    ('a ::= (("\\"f(=x{0, -1}\\""))', 'a ::= (("\\"f(=x{0, -1}\\""))'),
+    # \0 is not a GBNF escape: written as \x00
+    (r"a ::= [^\0-\x1f\"\\\r\n]", r"a ::= [^\x00-\x1f\"\\\r\n]"),
+    # an escaped ] inside a class does not end it
+    (r"a ::= [\]a] (=(b))", r"a ::= [\]a]"),
+])
+def test_gbnf_translation(ebnf: str, gbnf: str) -> None:
+    assert gbnf_from_ebnf(ebnf) == gbnf + "\n"
+
+
+def test_gbnf_translation_rejects_non_rule() -> None:
+    with pytest.raises(ValueError, match="not an EBNF rule"):
+        gbnf_from_ebnf("root = x")

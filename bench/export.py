@@ -1,0 +1,204 @@
+"""Benchmark exported models: size, load time, RSS, speed and accuracy per format.
+
+    .venv/bin/python bench/export.py --model DIR --data DATASET_DIR --out DIR \
+        [--limit 20] [--modes none,soft,hard] [--splits test_seen,test_unseen,...] [--reuse]
+
+Exports `--model` (HF folder or LoRA adapter) to every format with `toolmodal.export`, then for
+the unexported HF model (transformers engine, fp32) and each GGUF file (llama.cpp engine):
+
+- speed and memory in a fresh child process that imports only what serving that format needs
+  (torch+transformers for HF, llama-cpp-python for GGUF), 2 threads: load time, peak RSS,
+  time-to-first-token on a real test prompt and greedy decode tokens/s over 64 tokens;
+- accuracy with `toolmodal.evaluate` on the same test splits and mask modes for every format
+  (exact match; irrelevance accuracy on test_irrelevance), and the drop in points against the
+  unexported model.
+
+Prints a markdown table and writes `bench.json` under `--out`. Deliberately left out: GPU
+formats (AWQ/GPTQ) and batching (llama.cpp decodes one sequence at a time here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DECODE_TOKENS = 64
+THREADS = 2
+ACCURACY_METRIC = {"test_irrelevance": "irrelevance_accuracy"}  # else exact_match
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def perf_gguf(path: Path, prompt: str) -> dict:
+    """Load time, TTFT, decode tok/s and peak RSS of a GGUF file (llama.cpp only)."""
+    import llama_cpp
+
+    start = time.perf_counter()
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=THREADS,
+                          n_threads_batch=THREADS, verbose=False)
+    load = time.perf_counter() - start
+    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    start = time.perf_counter()
+    stream = llm.generate(tokens, temp=0.0, top_k=1, repeat_penalty=1.0)
+    next(stream)
+    ttft = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(DECODE_TOKENS):
+        next(stream)
+    decode = DECODE_TOKENS / (time.perf_counter() - start)
+    return {"load_s": load, "prompt_tokens": len(tokens), "ttft_s": ttft, "decode_tps": decode,
+            "rss_mb": _peak_rss_mb()}
+
+
+def perf_hf(path: Path, prompt: str) -> dict:
+    """Load time, TTFT, decode tok/s and peak RSS of an HF folder (transformers, fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(THREADS)
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    load = time.perf_counter() - start
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+        return time.perf_counter() - start
+
+    ttft = timed(1)
+    decode = DECODE_TOKENS / (timed(DECODE_TOKENS + 1) - ttft)
+    return {"load_s": load, "prompt_tokens": enc["input_ids"].shape[1], "ttft_s": ttft,
+            "decode_tps": decode, "rss_mb": _peak_rss_mb()}
+
+
+def measure_perf(fmt: str, path: Path, prompt_file: Path) -> dict:
+    """Run the perf measurement of one format in a fresh child process."""
+    cmd = [sys.executable, __file__, "--perf", fmt, str(path), str(prompt_file)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=os.environ | {"OMP_NUM_THREADS": str(THREADS)})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def accuracy(fmt: str, path: Path, splits: dict[str, list[dict]], args) -> dict:
+    """Evaluate one format with toolmodal.evaluate; returns split -> mode -> accuracy."""
+    from toolmodal.engines import EngineConfig, load_engine
+    from toolmodal.evaluate import EvalConfig, evaluate
+
+    engine_name = "transformers" if fmt == "hf-fp32" else "llamacpp"
+    engine_config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=8)
+    config = EvalConfig(engine=engine_name, engine_config=engine_config, mask_modes=args.modes,
+                        test_splits=list(splits), limit=args.limit)
+    engine = load_engine(engine_name, path, engine_config)
+    report = evaluate(engine, config, splits, log=lambda line: print(f"  {fmt} {line}"))
+    return {split: {mode: result["metrics"][ACCURACY_METRIC.get(split, "exact_match")]
+                    for mode, result in entry["modes"].items()}
+            for split, entry in report["test_sets"].items()}
+
+
+def first_prompt(merged: Path, rows: list[dict]) -> str:
+    """A real test prompt rendered with the model's chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    return tokenizer.apply_chat_template(rows[0]["prompt"], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def table(results: dict[str, dict], modes: list[str]) -> str:
+    """Markdown table: one row per format, accuracy as the mean over splits per mode."""
+    head = ["format", "size MB", "load s", "peak RSS MB", "TTFT s", "decode tok/s"]
+    head += [f"acc {m}" for m in modes] + [f"drop {m}" for m in modes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    base = results["hf-fp32"]["mean_accuracy"]
+    for fmt, r in results.items():
+        acc = r["mean_accuracy"]
+        cells = [fmt, f"{r['size_mb']:.0f}", f"{r['load_s']:.2f}", f"{r['rss_mb']:.0f}",
+                 f"{r['ttft_s']:.3f}", f"{r['decode_tps']:.1f}"]
+        cells += [f"{100 * acc[m]:.1f}" for m in modes]
+        cells += [f"{100 * (base[m] - acc[m]):+.1f}" for m in modes]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def split_table(results: dict[str, dict]) -> str:
+    """Markdown table of accuracy per split and mode (rows) and format (columns)."""
+    fmts = list(results)
+    lines = ["| split | mode | " + " | ".join(fmts) + " |", "|---|---|" + "---|" * len(fmts)]
+    first = results[fmts[0]]["accuracy"]
+    for split, by_mode in first.items():
+        for mode in by_mode:
+            cells = [f"{100 * results[f]['accuracy'][split][mode]:.1f}" for f in fmts]
+            lines.append(f"| {split} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="dataset from `data generate`")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--limit", type=int, default=20, help="examples per split")
+    parser.add_argument("--modes", default="none,soft,hard")
+    parser.add_argument("--splits", default="test_seen,test_unseen,test_chain,test_irrelevance")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--tokenizer-pre", default=None, help="see ExportConfig.tokenizer_pre")
+    parser.add_argument("--reuse", action="store_true", help="reuse files already in --out")
+    args = parser.parse_args()
+    args.modes = args.modes.split(",")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from datasets import load_from_disk
+
+    from toolmodal.export import ALL_FORMATS, ExportConfig, export_model, gguf_name
+
+    started = time.perf_counter()
+    if args.reuse and (args.out / "merged").is_dir():
+        paths = {"merged": args.out / "merged"}
+        paths |= {f: args.out / gguf_name(f) for f in ALL_FORMATS if f != "merged"}
+    else:
+        paths = export_model(args.model, args.out,
+                             ExportConfig(tokenizer_pre=args.tokenizer_pre))
+    export_s = time.perf_counter() - started
+    dataset = load_from_disk(str(args.data))
+    splits = {s: [dict(r) for r in dataset[s]] for s in args.splits.split(",")}
+    prompt_file = args.out / "bench_prompt.txt"
+    prompt_file.write_text(first_prompt(paths["merged"], splits[next(iter(splits))]))
+    variants = {"hf-fp32": paths["merged"]} | {f: p for f, p in paths.items() if f != "merged"}
+    results: dict[str, dict] = {}
+    for fmt, path in variants.items():
+        print(f"== {fmt}: {path}", flush=True)
+        results[fmt] = {"size_mb": size_mb(path), **measure_perf(fmt, path, prompt_file)}
+        results[fmt]["accuracy"] = accuracy(fmt, path, splits, args)
+        results[fmt]["mean_accuracy"] = {
+            m: sum(a[m] for a in results[fmt]["accuracy"].values()) / len(splits)
+            for m in args.modes}
+    (args.out / "bench.json").write_text(json.dumps(
+        {"args": {k: str(v) for k, v in vars(args).items()}, "export_s": export_s,
+         "results": results}, indent=1))
+    print(f"\nexport took {export_s:.0f} s; {args.limit} examples per split; "
+          f"accuracy in %, drop in points vs hf-fp32\n")
+    print(table(results, args.modes) + "\n\n" + split_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--perf":
+        fmt, path, prompt = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]).read_text()
+        print(json.dumps((perf_hf if fmt == "hf-fp32" else perf_gguf)(path, prompt)))
+        sys.exit(0)
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Quantized GGUF files and the llama.cpp engine on the tiny fixture.
+
+Skipped only where llama-cpp-python (the `export` extra, built from source) is not installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from toolmodal.calls import CALL_START, check_call, parse_output
+from toolmodal.chat import build_prompt
+from toolmodal.engines import EngineConfig, Request, load_engine
+from toolmodal.engines.llamacpp import gbnf_from_ebnf
+from toolmodal.export import ExportConfig, export_model
+from toolmodal.export.gguf import check_gguf
+from toolmodal.masking import grammar
+from toolmodal.schema import Param, Tool
+from toolmodal.tool_tokens import TOOL_TOKENS
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python (the `export` extra) not installed")
+
+WEATHER = Tool(name="get_weather", description="Current weather for a city", parameters=(
+    Param(name="city", type="string", required=True),
+    Param(name="unit", type="string", enum=("celsius", "fahrenheit"), required=False)))
+TOOLS = [
+    WEATHER,
+    Tool(name="add", description="Add numbers", parameters=(
+        Param(name="a", type="integer", required=True, minimum=0, maximum=100),
+        Param(name="b", type="number", required=True),
+        Param(name="exact", type="boolean", required=False))),
+    Tool(name="tag_files", description="Tag files", parameters=(
+        Param(name="paths", type="array", required=True, items=Param(name="", type="string")),
+        Param(name="code", type="string", required=True, pattern="^[A-Z]{2}-[0-9]+$"),
+        Param(name="meta", type="object", required=False))),
+    Tool(name="ping", description="No parameters"),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("export-all")
+    return export_model(tiny_model_dir, out, ExportConfig(tokenizer_pre="gemma4"))
+
+
+@pytest.fixture(scope="module")
+def engine(exported: dict[str, Path]):
+    return load_engine("llamacpp", exported["gguf-q8_0"],
+                       EngineConfig(max_new_tokens=48, hard_reasoning="none"))
+
+
+def test_all_formats_written_and_checked(exported: dict[str, Path]) -> None:
+    assert list(exported) == ["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m"]
+    sizes = {fmt: path.stat().st_size for fmt, path in exported.items() if fmt != "merged"}
+    assert sizes["gguf-q4_k_m"] < sizes["gguf-q8_0"] < sizes["gguf-f16"]
+    for fmt in sizes:
+        assert set(check_gguf(exported[fmt])) == set(TOOL_TOKENS)
+
+
+def test_prompt_tokens_match_transformers(engine, tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    messages = build_prompt("Call tools.", TOOLS, "What's the weather in Oslo, in celsius?")
+    expected = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                             return_dict=False)
+    assert engine.prompt_tokens(messages) == list(expected)
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], TOOLS, TOOLS[2:3], [TOOLS[3]]])
+def test_hard_mode_output_is_always_valid(engine, tools: list[Tool]) -> None:
+    messages = build_prompt("", tools, "do it")
+    [gen] = engine.generate([Request(messages, tools, "hard")])
+    if gen.n_new_tokens < engine.config.max_new_tokens:  # stopped where the grammar may end
+        parsed = parse_output(gen.text)
+        assert parsed.errors == [], gen.text
+        for call in parsed.calls:
+            assert check_call(call, tools) == [], gen.text
+
+
+def test_none_and_soft_modes_generate(engine) -> None:
+    messages = build_prompt("", [WEATHER], "weather?")
+    gens = engine.generate([Request(messages, [WEATHER], "none"),
+                            Request(messages, [WEATHER], "soft")])
+    assert len(gens) == 2
+    assert all(0 < g.n_new_tokens <= engine.config.max_new_tokens and g.seconds > 0
+               for g in gens)
+
+
+def test_soft_bias_lands_on_name_continuations(engine) -> None:
+    prompt = engine.llm.tokenize(b"<start_of_turn>model\n", add_bos=False, special=True)
+    partial = engine.llm.tokenize(f'{CALL_START}{{"name": "get_'.encode(), add_bos=False,
+                                  special=True)
+    bias = engine._soft_processor(["get_weather"], len(prompt))
+    scores = bias(np.array(prompt + partial), np.zeros(engine.llm.n_vocab(), np.float32))
+    boosted = {engine.llm.detokenize([int(i)]).decode() for i in np.flatnonzero(scores)}
+    assert boosted and all('weather", "arguments": {'.startswith(t) for t in boosted)
+    assert np.all(scores[scores != 0] == engine.config.soft_bias)
+    outside = bias(np.array(prompt), np.zeros(engine.llm.n_vocab(), np.float32))
+    assert not outside.any()  # no call opened: logits untouched
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], TOOLS])
+@pytest.mark.parametrize("reasoning", ["none", "line", "free"])
+def test_llama_cpp_parses_translated_grammar(engine, tools, reasoning) -> None:
+    engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf(tools, reasoning)))
