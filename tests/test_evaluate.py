@@ -76,6 +76,7 @@ def test_aggregate_irrelevance_only_counts_no_call_rows():
               score_example(format_output([OSLO]), [WEATHER], [OSLO])]
     metrics = aggregate(scores, [1.0, 1.0], [4, 6])
     assert metrics["irrelevance_accuracy"] == 1.0 and metrics["tokens_per_s"] == 5.0
+    assert "irrelevance_accuracy" not in aggregate(scores[1:], [1.0], [6])
 
 
 def test_bfcl_set_in_report(bfcl_dir: Path):

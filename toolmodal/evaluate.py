@@ -79,10 +79,10 @@ def system_prompt(config: EvalConfig) -> str:
 
 def aggregate(scores: list[ExampleScore], seconds: list[float],
               tokens: list[int]) -> dict[str, float]:
-    """Mean metrics over scored examples (rates in [0, 1])."""
+    """Mean metrics over scored examples (rates in [0, 1]; irrelevance only when defined)."""
     n = max(len(scores), 1)
     no_call = [s for s in scores if not s.expected]
-    return {
+    metrics = {
         "n": len(scores),
         "tool_accuracy": sum(s.tool_correct for s in scores) / n,
         "argument_accuracy": sum(s.args_correct for s in scores) / n,
@@ -91,11 +91,12 @@ def aggregate(scores: list[ExampleScore], seconds: list[float],
         "format_compliance": sum(s.format_ok for s in scores) / n,
         "schema_validity": sum(s.schema_ok for s in scores) / n,
         "exact_match": sum(s.exact for s in scores) / n,
-        "irrelevance_accuracy": (sum(not s.predicted for s in no_call) / len(no_call)
-                                 if no_call else float("nan")),
         "latency_s": sum(seconds) / n,
         "tokens_per_s": sum(tokens) / sum(seconds) if sum(seconds) else 0.0,
     }
+    if no_call:  # only where some example expects no call (absent, not NaN: strict JSON)
+        metrics["irrelevance_accuracy"] = sum(not s.predicted for s in no_call) / len(no_call)
+    return metrics
 
 
 def evaluate_rows(engine: Engine, rows: list[dict], mode: MaskMode) -> dict:
