@@ -48,8 +48,9 @@ def action_phrase(tool: Tool, rng: random.Random) -> str:
         words[0] = _VERB_FIXES.get(words[0].lower(), words[0].lower())
         phrase = " ".join(words)
         for cut in _CUTS:
-            if cut in phrase:
-                phrase = phrase.split(cut)[0]
+            head = phrase.split(cut)[0]
+            if cut in phrase and len(head.split()) >= 3:  # "convert a" says nothing
+                phrase = head
         return phrase
     return words_of(tool.name)
 
@@ -183,7 +184,11 @@ def reasoning_text(kind: str, names: list[str], rng: random.Random, step: int = 
 
 
 def no_call_answer(action: str, rng: random.Random) -> str:
-    """The short answer when no offered tool fits."""
+    """The short answer when no offered tool fits (`action` is "" for small talk)."""
+    if not action:
+        return rng.choice(["None of the available tools is needed or able to help with this, "
+                           "so I won't call any.", "No tool fits this request.",
+                           "This isn't something the provided tools can do."])
     return rng.choice([
         f"None of the available tools can {action}, so I can't do this with a tool call.",
         f"No tool here fits: nothing offered can {action}.",
@@ -193,16 +198,16 @@ def no_call_answer(action: str, rng: random.Random) -> str:
 
 
 GENERIC_REQUESTS = [
-    "tell me a joke about penguins", "write a haiku about autumn leaves",
-    "explain what a black hole is in simple terms", "what's the meaning of the word serendipity",
-    "recommend a good fantasy novel", "summarize the plot of Hamlet in two sentences",
-    "suggest a name for my new puppy", "how do I apologise to a friend",
-    "give me three tips for better sleep", "what should I cook with leftover rice",
-    "translate the feeling of nostalgia into a short poem", "invent a riddle about time",
+    "Tell me a joke about penguins.", "Write a haiku about autumn leaves.",
+    "Explain what a black hole is in simple terms.", "What does the word serendipity mean?",
+    "Can you recommend a good fantasy novel?", "Summarize the plot of Hamlet in two sentences.",
+    "Suggest a name for my new puppy.", "How do I apologise to a friend?",
+    "Give me three tips for better sleep.", "What should I cook with leftover rice?",
+    "Write a short poem about nostalgia.", "Invent a riddle about time.",
+    "Hi! How are you today?", "Thanks, that's all for now.",
 ]
 
 
 def generic_request(rng: random.Random) -> tuple[str, str]:
-    """A request no tool serves (small talk, writing); returns (query, action)."""
-    action = rng.choice(GENERIC_REQUESTS)
-    return finish(action, rng), action
+    """A request no tool serves (small talk, writing); returns (query, "")."""
+    return rng.choice(GENERIC_REQUESTS), ""

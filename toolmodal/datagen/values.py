@@ -37,6 +37,7 @@ COUNTRY_CODES = ["NO", "FR", "JP", "PT", "KE", "BR", "CA", "DE", "US", "GB"]
 AIRPORTS = ["OSL", "LYS", "KIX", "LIS", "DEN", "NBO", "POA", "HAN", "YVR", "EDI", "BER", "JFK"]
 TIMEZONES = ["Europe/Oslo", "Europe/Lisbon", "Asia/Tokyo", "America/Denver", "Africa/Nairobi"]
 TABLES = ["orders", "customers", "sales.orders", "inventory", "analytics.events"]
+DATABASES = ["analytics", "crm_prod", "warehouse", "billing", "inventory_db"]
 HANDLES = ["#release-planning", "#general", "#ops", "@lars.berg", "@mei_lin"]
 # realistic strings tried first when a parameter has a pattern (see patterns.sample_pattern)
 PATTERN_CANDIDATES = [*COUNTRY_CODES, *CURRENCIES, *AIRPORTS, *LANGS, *TICKERS, *TIMEZONES,
@@ -201,7 +202,7 @@ def _sample_string(param: Param, rng: random.Random) -> str:
         kind = string_kind(words_of(param.name), param.description.lower())
         preferred = {"city": AIRPORTS, "country": COUNTRY_CODES, "currency": CURRENCIES,
                      "language": LANGS, "ticker": TICKERS, "table": TABLES,
-                     "timezone": TIMEZONES}.get(kind, [])
+                     "timezone": TIMEZONES, "database": DATABASES}.get(kind, [])
         value = sample_pattern(param.pattern, rng, [preferred, PATTERN_CANDIDATES])
     if param.max_length is not None:
         value = value[: param.max_length]
@@ -212,7 +213,7 @@ _STRING_RULES = [(re.compile(pattern), kind) for pattern, kind in [
     (r"\b(email|recipient|sender)", "email"), (r"\b(url|link|website|endpoint)\b", "url"),
     (r"\b(path|file|filename|directory|folder)\b", "path"),
     (r"\b(timezone|time zone|tz)\b", "timezone"), (r"\b(time)\b", "time"),
-    (r"\b(table)\b", "table"),
+    (r"\b(table)\b", "table"), (r"\b(database|db|connection)\b", "database"),
     (r"\b(city|location|place|destination|origin|address)\b", "city"),
     (r"\b(country)\b", "country"), (r"\b(currency)\b", "currency"),
     (r"\b(symbol|ticker)\b", "ticker"), (r"\b(lang|language|locale)\b", "language"),
@@ -229,6 +230,8 @@ def string_kind(name: str, description: str) -> str:
     """What a string parameter holds, judged by its name first, then its description."""
     if _ENDPOINTS.search(name):
         return "email" if "email" in description or "@" in description else "city"
+    if re.search(r"\bpath\b", description) and not re.search(r"\b(url|link)\b", name):
+        return "path"
     for text in (name, description):
         for pattern, kind in _STRING_RULES:
             if pattern.search(text):
@@ -259,7 +262,7 @@ def _string_by_name(name: str, description: str, rng: random.Random) -> str:
                 f"{rng.choice(['moved to Friday', 'is confirmed', 'needs review'])}")
     lists = {"city": CITIES, "country": COUNTRIES, "currency": CURRENCIES, "ticker": TICKERS,
              "language": LANGS, "person": PEOPLE, "topic": TOPICS, "table": TABLES,
-             "timezone": TIMEZONES}
+             "timezone": TIMEZONES, "database": DATABASES}
     return rng.choice(lists[kind])
 
 
