@@ -33,7 +33,7 @@ from toolmodal.datagen.examples import Draft, DraftError, Pool
 from toolmodal.datagen.executor import ExecutionError, result_message
 from toolmodal.datagen.masking import mask_example
 from toolmodal.datagen.queries import no_call_answer, reasoning_text
-from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key
+from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
 from toolmodal.datagen.splits import hold_out, split_sizes
 from toolmodal.datagen.teacher import Teacher
 from toolmodal.datagen.verify import check_grounding, verify
@@ -224,7 +224,7 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: 
     if reason is None and _too_long(messages, run):
         reason = "length:too_long"
     tools_json = "[" + ", ".join(_tool_json(t, run) for t in draft.tools) + "]"
-    key = pair_key(prompt, [t.name for t in draft.tools])
+    key = pair_key(prompt, [tool_key(t.name, t.description) for t in draft.tools])
     if reason is None and key in run.keys:
         reason = "duplicate:query_tools"
     return _row(draft, phase, variant, prompt, completion, tools_json, key), reason

@@ -30,19 +30,22 @@ def query_of(prompt: list[dict]) -> str:
     return next((m["content"] for m in prompt if m["role"] == "user"), "")
 
 
-def pair_key(prompt: list[dict], tool_names: list[str]) -> str:
+def pair_key(prompt: list[dict], tool_keys: list[str]) -> str:
     """Identity of the (query, tools) pair, ignoring the system prompt text and tool order.
 
-    Tools are identified by name (names are unique within a catalogue; masked names are random).
+    Args:
+        prompt: The row's chat messages.
+        tool_keys: `tool_key` of each offered tool.
     """
     turns = [(m["role"], m["content"]) for m in prompt if m["role"] != "system"]
-    payload = json.dumps([turns, sorted(tool_names)], ensure_ascii=False)
+    payload = json.dumps([turns, sorted(tool_keys)], ensure_ascii=False)
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
-def tool_names(tools_json: str) -> list[str]:
-    """Names of the tools in a row's `tools` column."""
-    return [t["name"] for t in json.loads(tools_json)]
+def tool_key(name: str, description: str) -> str:
+    """What identifies a tool across rows: its description, which function masking keeps (a
+    masked copy has a random name), else its name."""
+    return description or name
 
 
 def estimate_tokens(messages: list[dict]) -> int:

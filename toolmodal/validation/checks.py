@@ -21,7 +21,7 @@ from datasets import DatasetDict
 
 from toolmodal.calls import ToolCall, check_call, matches_type, parse_output
 from toolmodal.datagen.config import DEFAULT_VARIANT, PHASES, TRAIN_SPLITS
-from toolmodal.datagen.rows import count_tokens, pair_key, query_of
+from toolmodal.datagen.rows import count_tokens, pair_key, query_of, tool_key
 from toolmodal.schema import Param, Tool
 
 
@@ -56,7 +56,7 @@ def _record(row: dict, split: str, training: bool, held: set[str],
         "args_typed": all(_typed(c, tools) for c in expected),
         "held_out_in_training": training and any(t.name in held or t.description in held
                                                  for t in tools),
-        "pair_key": pair_key(row["prompt"], [t.name for t in tools]),
+        "pair_key": pair_key(row["prompt"], [tool_key(t.name, t.description) for t in tools]),
         "tool_identity": _identity(expected, tools) if training else None,
         "conversation": row["prompt"] + row["completion"], "training": training,
     }
@@ -98,11 +98,11 @@ def _value_typed(value: Any, param: Param) -> bool:
 
 
 def _identity(expected: list[ToolCall], tools: list[Tool]) -> str | None:
-    """Which tool a row trains: its description (survives masking), else its name."""
+    """Which tool a row trains (`rows.tool_key`: survives masking)."""
     if not expected:
         return None
     tool = next((t for t in tools if t.name == expected[0].name), None)
-    return None if tool is None else (tool.description or tool.name)
+    return None if tool is None else tool_key(tool.name, tool.description)
 
 
 def _add_shares(frame: pd.DataFrame) -> None:
