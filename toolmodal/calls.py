@@ -3,7 +3,7 @@
 An assistant turn is optional free reasoning text followed by zero or more tool calls, each between
 the call delimiters:
 
-    I need the weather first.<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+    Checking.<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
 
 Zero calls means "no tool fits". Inside the delimiters the JSON form above is canonical; the
 Python form `get_weather(city="Oslo")` (used by one system-prompt variant) is accepted too. The
@@ -233,7 +233,8 @@ def _check_range(value: Any, param: Param, where: str) -> list[str]:
             return [f"out_of_range: {where} shorter than {param.min_length}"]
         if param.max_length is not None and len(value) > param.max_length:
             return [f"out_of_range: {where} longer than {param.max_length}"]
-        if param.pattern is not None and re.fullmatch(param.pattern, value) is None:
+        # JSON Schema patterns are unanchored: search, not fullmatch.
+        if param.pattern is not None and re.search(param.pattern, value) is None:
             return [f"out_of_range: {where}={value!r} does not match {param.pattern!r}"]
     return []
 
