@@ -127,7 +127,7 @@ build_step_image() {
         -t "$IMAGE" "$ROOT" >"$STATE/build-cpu.log" 2>&1 \
         || die "image build failed; last lines of $STATE/build-cpu.log:
 $(tail -n 30 "$STATE/build-cpu.log")"
-    say "$IMAGE: built in $((SECONDS - started)) s, $(docker image inspect "$IMAGE" --format '{{.Size}}' | numfmt --to=iec)"
+    say "$IMAGE: built in $((SECONDS - started)) s, $(docker images "$IMAGE" --format '{{.Size}}')"
 }
 
 register_stack() {
