@@ -130,6 +130,8 @@ def test_lora_adapter_is_merged(tiny_model_dir: Path, tmp_path: Path) -> None:
     ('a ::= (("\\"f(=x{0, -1}\\""))', 'a ::= (("\\"f(=x{0, -1}\\""))'),
     # \0 is not a GBNF escape: written as \x00
     (r"a ::= [^\0-\x1f\"\\\r\n]", r"a ::= [^\x00-\x1f\"\\\r\n]"),
+    # GBNF rule names have no "_": written as "-" (not inside strings)
+    ('root_1 ::= (a_b "x_y")', 'root-1 ::= (a-b "x_y")'),
     # an escaped ] inside a class does not end it
     (r"a ::= [\]a] (=(b))", r"a ::= [\]a]"),
 ])

@@ -13,7 +13,9 @@ Masking:
 - hard: llama.cpp's grammar sampler over GBNF translated from the xgrammar EBNF of
   `toolmodal.masking.grammar.ebnf`, so the language is the one every other engine uses. The
   translation is mechanical: lookahead assertions (an xgrammar speed hint that never changes
-  the language) are dropped, `{m, -1}` becomes `{m,}` and `\\0` becomes `\\x00`.
+  the language) are dropped, `{m, -1}` becomes `{m,}`, `\\0` becomes `\\x00`, "_" in rule
+  names becomes "-", and xgrammar's `Regex("...")` rules (string patterns) are rewritten by
+  llama-cpp-python's own regex-to-GBNF converter.
 
 Deliberately left out: batching (llama-cpp-python decodes one sequence per context), sampling,
 and `hard_backend` (llama.cpp has one grammar engine).
@@ -81,7 +83,7 @@ def _translate_rule(body: str) -> str:
             out.append(f"{{{low},{'' if high == '-1' else high}}}")
             i = end
         else:
-            out.append(body[i])
+            out.append("-" if body[i] == "_" else body[i])  # GBNF names have no "_"
             i += 1
     return "".join(out).rstrip()
 
@@ -114,6 +116,7 @@ def gbnf_from_ebnf(ebnf: str) -> str:
         if not sep:
             raise ValueError(f"not an EBNF rule: {line!r}")
         regex = _REGEX_RULE.fullmatch(body.strip())
+        name = name.strip().replace("_", "-")
         if regex:
             patterns[name] = json.loads(regex.group(1))
         else:
@@ -146,9 +149,10 @@ class LlamaCppEngine:
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """Render the chat template with the generation prompt and tokenize it."""
-        text = render_jinja_template([messages], chat_template=self.template,
-                                     add_generation_prompt=True, bos_token=self.bos_token)[0]
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        rendered, _ = render_jinja_template([messages], chat_template=self.template,
+                                            add_generation_prompt=True,
+                                            bos_token=self.bos_token)
+        return self.llm.tokenize(rendered[0].encode("utf-8"), add_bos=False, special=True)
 
     def generate(self, requests: list[Request]) -> list[Generation]:
         """Complete each request greedily; one Generation per request, same order."""
