@@ -17,17 +17,21 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.stack.yaml"
 RUN_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.yaml"
-SCHEDULE_FILE = REPO / "configs" / "stacks" / "weekly-retrain.yaml"
+SCHEDULE_FILE = REPO / "configs" / "remote.yaml"  # the `remote` overlay carries the schedule
 DOCKER_OVERLAY = REPO / "configs" / "docker.yaml"
 K8S = "orchestrator.kubernetes"
 GPU_TRAINING_STEPS = ["sft_selection", "sft_arguments", "sft_joint", "grpo"]
+GPU_EVAL_STEPS = ["evaluate_base", "evaluate_sft", "evaluate_grpo"]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def zenml_home(tmp_path_factory):
-    """A throwaway ZenML config, so nothing here touches the user's or the project's."""
+    """A throwaway ZenML state, so nothing here touches the user's or the project's."""
+    state = tmp_path_factory.mktemp("state")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZENML_CONFIG_PATH", str(tmp_path_factory.mktemp("zenml")))
+        patch.setenv("TOOLMODAL_STATE_DIR", str(state))
+        patch.setenv("ZENML_CONFIG_PATH", str(state / ".zen" / "global"))
+        patch.setenv("ZENML_REPOSITORY_PATH", str(state))
         yield
 
 
@@ -100,7 +104,7 @@ def test_run_overlay_is_a_zenml_run_configuration():
 
     config = PipelineRunConfiguration.model_validate(load(RUN_FILE))
     assert set(GPU_TRAINING_STEPS) <= set(config.steps)
-    assert config.schedule is None, "scheduling is the separate weekly-retrain overlay"
+    assert config.schedule is None, "scheduling is the `remote` overlay's job"
     assert PipelineRunConfiguration.model_validate(load(SCHEDULE_FILE)).schedule
 
 
@@ -151,12 +155,26 @@ def test_gpu_steps_land_on_gpu_nodes_and_the_rest_on_cpu_nodes():
     run = load(RUN_FILE)
     default = pod(run["settings"])
     assert gpus(default) == 0 and "cpu" in default.node_selectors["eks.amazonaws.com/nodegroup"]
-    expected = {**dict.fromkeys(GPU_TRAINING_STEPS, 4), "evaluate": 1}
+    expected = {**dict.fromkeys(GPU_TRAINING_STEPS, 4),
+                **dict.fromkeys(["evaluate", *GPU_EVAL_STEPS], 1)}
     for name, count in expected.items():
         settings = pod(run["steps"][name]["settings"])
         assert gpus(settings) == count, name
         assert "gpu" in settings.node_selectors["eks.amazonaws.com/nodegroup"], name
         assert any(t["key"] == "nvidia.com/gpu" for t in settings.tolerations), name
+
+
+def test_configured_steps_are_steps_of_the_full_pipeline():
+    """ZenML only warns about (and ignores) settings of a step id the pipeline lacks."""
+    from toolmodal.commands.pipeline import load_pipeline, pipeline_config
+
+    pipeline = load_pipeline("full")
+    config = pipeline_config("full", ["gpu", str(RUN_FILE)])
+    pipeline.prepare(**config["parameters"])
+    # `evaluate` is the id in the evaluation pipeline, which needs stored artifacts to compile.
+    unknown = set(load(RUN_FILE)["steps"]) - {"evaluate"} - set(pipeline.invocations)
+    assert not unknown, f"not step ids of the full pipeline: {unknown}"
+    assert "evaluate_exported" in pipeline.invocations, "runs on CPU nodes by default"
 
 
 def test_retry_and_schedule_validate():
