@@ -105,3 +105,35 @@ def test_soft_bias_lands_on_name_continuations(engine) -> None:
 @pytest.mark.parametrize("reasoning", ["none", "line", "free"])
 def test_llama_cpp_parses_translated_grammar(engine, tools, reasoning) -> None:
     engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf(tools, reasoning)))
+
+
+# Free strings let a random model write forever; these tools bound every value.
+CODED = Tool(name="set_code", description="Set a code", parameters=(
+    Param(name="code", type="string", required=True, pattern="^[A-Z]{2}-[0-9]{1,4}$"),
+    Param(name="level", type="string", required=False, enum=("low", "high"))))
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], TOOLS, TOOLS[1:2], [CODED], [CODED, TOOLS[3]]])
+def test_grammar_forces_a_valid_call(engine, tools: list[Tool]) -> None:
+    """Stopping is banned until a call is closed, so the grammar alone shapes the call."""
+    llama_cpp = engine.llama_cpp
+    prompt = engine.prompt_tokens(build_prompt("", tools, "do it"))
+    eog = [i for i in range(engine.llm.n_vocab())
+           if llama_cpp.llama_vocab_is_eog(engine.llm._model.vocab, i)]
+
+    def no_stop_before_a_call(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if b"</tool_call>" not in engine.llm.detokenize(list(input_ids[len(prompt):])):
+            scores[eog] = -np.inf
+        return scores
+
+    new: list[int] = []
+    for token in engine.llm.generate(
+            prompt, temp=0.0, repeat_penalty=1.0, grammar=engine._grammar(tools),
+            logits_processor=llama_cpp.LogitsProcessorList([no_stop_before_a_call])):
+        if token in eog or len(new) == 400:
+            break
+        new.append(token)
+    text = engine.llm.detokenize(new).decode()
+    parsed = parse_output(text)
+    assert parsed.errors == [] and parsed.calls, text
+    assert all(check_call(call, tools) == [] for call in parsed.calls), text
