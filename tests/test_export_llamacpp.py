@@ -137,3 +137,20 @@ def test_grammar_forces_a_valid_call(engine, tools: list[Tool]) -> None:
     parsed = parse_output(text)
     assert parsed.errors == [] and parsed.calls, text
     assert all(check_call(call, tools) == [] for call in parsed.calls), text
+
+
+@pytest.mark.slow
+def test_real_model_q4_k_m(tmp_path: Path) -> None:
+    """The prepared 270M model: Q4_K_M under 300 MB, tool tokens single, same prompt ids."""
+    from toolmodal.model import PREPARED_MODEL
+
+    if not PREPARED_MODEL.is_dir():
+        pytest.skip(f"{PREPARED_MODEL} not prepared (toolmodal model prepare)")
+    paths = export_model(PREPARED_MODEL, tmp_path, ExportConfig(formats=["gguf-q4_k_m"]))
+    assert list(paths) == ["gguf-q4_k_m"]
+    assert paths["gguf-q4_k_m"].stat().st_size < 300 * 2**20
+    engine = load_engine("llamacpp", paths["gguf-q4_k_m"], EngineConfig(max_new_tokens=8))
+    messages = build_prompt("Call tools.", TOOLS, "What's the weather in Oslo, in celsius?")
+    expected = AutoTokenizer.from_pretrained(PREPARED_MODEL).apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert engine.prompt_tokens(messages) == list(expected)

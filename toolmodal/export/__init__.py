@@ -17,7 +17,7 @@ source distribution, which `toolmodal.export.gguf` fetches with pip at the pinne
 unpacks into a cache folder once. Quantizing and loading need llama-cpp-python itself (the
 `export` extra; built from source, ~40 min on 2 cores, then cached by pip as a wheel).
 
-Deliberately left out: AWQ/GPTQ (GPU only; see `toolmodal.export.gpu`), evaluation of the
+Deliberately left out: AWQ/GPTQ for vLLM (GPU only, not written yet), evaluation of the
 exported files (`toolmodal.evaluate` with the `llamacpp` engine) and the benchmark table
 (`bench/export.py`).
 """
