@@ -168,16 +168,19 @@ class LlamaCppEngine:
             kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(
                 [self._soft_processor([t.name for t in request.tools], len(prompt))])
         new: list[int] = []
+        stopped = False  # counted as a generated token, as the transformers engine does
         if self.config.max_new_tokens > 0:
             for token in self.llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0,
                                            **kwargs):
-                if self.llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+                stopped = self.llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token)
+                if stopped:
                     break
                 new.append(token)
                 if len(new) >= self.config.max_new_tokens:
                     break
         text = self.llm.detokenize(new, special=False).decode("utf-8", errors="replace")
-        return Generation(text=text, n_new_tokens=len(new), seconds=time.perf_counter() - start)
+        return Generation(text=text, n_new_tokens=len(new) + stopped,
+                          seconds=time.perf_counter() - start)
 
     def _grammar(self, tools: list[Tool]):
         """The compiled-once GBNF grammar of the output language for this tool set."""
