@@ -15,7 +15,13 @@ from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
 from zenml.types import HTMLString
 
 from toolmodal.stack import work_dir
-from toolmodal.validation import ValidationConfig, summary, validate_dataset, write_report
+from toolmodal.validation import (
+    ValidationConfig,
+    raise_on_failure,
+    summary,
+    validate_dataset,
+    write_report,
+)
 
 
 @step(output_materializers={"validated_dataset": HFDatasetMaterializer})
@@ -27,6 +33,5 @@ def validate_data(dataset: DatasetDict, card: dict, config: ValidationConfig) ->
     result = summary(outcome)
     log_metadata({"success": outcome.success, "failed": result["failed"], "rows": outcome.rows})
     html_path, _ = write_report(outcome, work_dir())
-    if not outcome.success:
-        raise ValueError(f"data validation failed: {result['failed']}; report: {html_path}")
+    raise_on_failure(outcome, str(html_path))
     return dataset, result, HTMLString(html_path.read_text(encoding="utf-8"))
