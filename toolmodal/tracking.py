@@ -17,6 +17,7 @@ from typing import Any, Literal
 import mlflow
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
 
 PRODUCTION = "production"
 
@@ -54,10 +55,15 @@ def log_metrics(metrics: dict[str, Any], prefix: str = "", step: int | None = No
 
 
 def metrics_hook(prefix: str) -> Callable[[int, dict[str, float]], None]:
-    """A training `MetricsHook` that sends each logged step's numbers to MLflow (the curves)."""
+    """A training `MetricsHook`: each logged step's numbers go to MLflow (the curves) and
+    advance a progress bar on the terminal (steps, rate, latest loss / reward)."""
+    bar = tqdm(desc=prefix.rstrip("/"), unit="step", dynamic_ncols=True)
 
     def hook(step: int, metrics: dict[str, float]) -> None:
         log_metrics(metrics, prefix=prefix, step=step)
+        bar.update(max(step - bar.n, 0))
+        bar.set_postfix({k: f"{metrics[k]:.4g}" for k in ("loss", "reward", "eval_loss")
+                         if isinstance(metrics.get(k), int | float)})
 
     return hook
 
