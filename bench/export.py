@@ -125,13 +125,13 @@ def table(results: dict[str, dict], modes: list[str]) -> str:
     head = ["format", "size MB", "load s", "peak RSS MB", "TTFT s", "decode tok/s"]
     head += [f"acc {m}" for m in modes] + [f"drop {m}" for m in modes]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    base = results["hf-fp32"]["mean_accuracy"]
+    base = results["hf-fp32"]["mean_accuracy"] if "hf-fp32" in results else None
     for fmt, r in results.items():
         acc = r["mean_accuracy"]
         cells = [fmt, f"{r['size_mb']:.0f}", f"{r['load_s']:.2f}", f"{r['rss_mb']:.0f}",
                  f"{r['ttft_s']:.3f}", f"{r['decode_tps']:.1f}"]
         cells += [f"{100 * acc[m]:.1f}" for m in modes]
-        cells += [f"{100 * (base[m] - acc[m]):+.1f}" for m in modes]
+        cells += [f"{100 * (base[m] - acc[m]):+.1f}" if base else "n/a" for m in modes]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -148,6 +148,21 @@ def split_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def measure(fmt: str, path: Path, splits: dict[str, list[dict]], prompt_file: Path,
+            args) -> dict:
+    """Perf and accuracy of one format; cached in `--out/bench-<fmt>.json` for --reuse."""
+    cache = args.out / f"bench-{fmt}.json"
+    if args.reuse and cache.is_file():
+        return json.loads(cache.read_text())
+    print(f"== {fmt}: {path}", flush=True)
+    result = {"size_mb": size_mb(path), **measure_perf(fmt, path, prompt_file)}
+    result["accuracy"] = accuracy(fmt, path, splits, args)
+    result["mean_accuracy"] = {m: sum(a[m] for a in result["accuracy"].values()) / len(splits)
+                               for m in args.modes}
+    cache.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
@@ -158,7 +173,10 @@ def main() -> int:
     parser.add_argument("--splits", default="test_seen,test_unseen,test_chain,test_irrelevance")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--tokenizer-pre", default=None, help="see ExportConfig.tokenizer_pre")
-    parser.add_argument("--reuse", action="store_true", help="reuse files already in --out")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse exported files and per-format results already in --out")
+    parser.add_argument("--formats", default="hf-fp32,gguf-f16,gguf-q8_0,gguf-q4_k_m",
+                        help="what to measure (hf-fp32 = the unexported model)")
     args = parser.parse_args()
     args.modes = args.modes.split(",")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -180,13 +198,8 @@ def main() -> int:
     prompt_file.write_text(first_prompt(paths["merged"], splits[next(iter(splits))]))
     variants = {"hf-fp32": paths["merged"]} | {f: p for f, p in paths.items() if f != "merged"}
     results: dict[str, dict] = {}
-    for fmt, path in variants.items():
-        print(f"== {fmt}: {path}", flush=True)
-        results[fmt] = {"size_mb": size_mb(path), **measure_perf(fmt, path, prompt_file)}
-        results[fmt]["accuracy"] = accuracy(fmt, path, splits, args)
-        results[fmt]["mean_accuracy"] = {
-            m: sum(a[m] for a in results[fmt]["accuracy"].values()) / len(splits)
-            for m in args.modes}
+    for fmt in args.formats.split(","):
+        results[fmt] = measure(fmt, variants[fmt], splits, prompt_file, args)
     (args.out / "bench.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "export_s": export_s,
          "results": results}, indent=1))

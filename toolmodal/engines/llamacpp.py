@@ -88,6 +88,28 @@ def _translate_rule(body: str) -> str:
     return "".join(out).rstrip()
 
 
+_SHORTHAND = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
+
+
+def expand_shorthands(pattern: str) -> str:
+    """Regex with \\d, \\w, \\s written as classes (llama-cpp-python's converter lacks them)."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            pair, i = pattern[i:i + 2], i + 2
+            if pair[1] in _SHORTHAND:
+                body = _SHORTHAND[pair[1]]
+                out.append(body if in_class else f"[{body}]")
+            else:
+                out.append(pair)
+            continue
+        in_class = (in_class and char != "]") or (not in_class and char == "[")
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _pattern_rules(patterns: dict[str, str]) -> list[str]:
     """GBNF rules for xgrammar's `Regex(...)` rules, via llama.cpp's regex-to-GBNF converter."""
     from llama_cpp.llama_grammar import SchemaConverter
@@ -96,7 +118,7 @@ def _pattern_rules(patterns: dict[str, str]) -> list[str]:
                                 raw_pattern=True)
     links = []
     for name, pattern in patterns.items():
-        anchored = f"^{pattern.removeprefix('^').removesuffix('$')}$"
+        anchored = f"^{expand_shorthands(pattern).removeprefix('^').removesuffix('$')}$"
         links.append(f"{name} ::= {converter._visit_pattern(anchored, f'pattern-{name}')}")
     return links + [f"{name} ::= {rule}" for name, rule in converter._rules.items()
                     if name != "space"]
