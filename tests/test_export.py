@@ -142,3 +142,14 @@ def test_gbnf_translation(ebnf: str, gbnf: str) -> None:
 def test_gbnf_translation_rejects_non_rule() -> None:
     with pytest.raises(ValueError, match="not an EBNF rule"):
         gbnf_from_ebnf("root = x")
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    (r"^\d{4}-\d{2}$", r"^[0-9]{4}-[0-9]{2}$"),  # outside a class: becomes a class
+    (r"[\d-]+", r"[0-9-]+"),  # inside a class: its range only
+    (r"[#@]\w+\s\.", r"[#@][a-zA-Z0-9_]+[ \t\n\r]\."),  # other escapes kept
+])
+def test_pattern_shorthands_expanded(pattern: str, expected: str) -> None:
+    from toolmodal.engines.llamacpp import expand_shorthands
+
+    assert expand_shorthands(pattern) == expected
