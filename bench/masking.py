@@ -3,7 +3,7 @@
 Measures, for each hard-masking backend (xgrammar, llguidance, outlines) and for soft masking:
 the one-off tokenizer setup, the compile time of the grammar for a 20-tool set (the first 20
 tools of the bundled catalogue; cold, then cached), and the time per decode step of masked vs
-unmasked generation at batch 1 (total ms/step, and the logits processor's own ms/step). Then
+unmasked generation at batch 1 (prefill apart: decode ms/step, the processor's own ms/step). Then
 eval throughput (examples/s) at batch 1 vs batch 8 on BFCL simple_python questions, unmasked
 and hard-masked. Writes a JSON file and prints it. Run under `nice` on a shared machine and say
 so: wall-clock figures then depend on the other load (CPU seconds are printed beside them).
@@ -47,11 +47,15 @@ BACKENDS = ["xgrammar", "llguidance", "outlines"]
 class Timed(LogitsProcessor):
     """Wraps a logits processor and accumulates the seconds spent in it."""
 
-    def __init__(self, inner: LogitsProcessor) -> None:
-        self.inner, self.seconds, self.calls = inner, 0.0, 0
+    def __init__(self, inner: LogitsProcessor | None) -> None:
+        self.inner, self.seconds, self.calls, self.first = inner, 0.0, 0, 0.0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
         started = time.perf_counter()
+        self.first = self.first or started  # the first call comes right after the prefill
+        if self.inner is None:
+            self.calls += 1
+            return scores
         scores = self.inner(input_ids, scores)
         self.seconds += time.perf_counter() - started
         self.calls += 1
@@ -90,7 +94,7 @@ def compile_times(engine: TransformersEngine, tools: list, backends: list[str]) 
 
 
 def step_cost(engine: TransformersEngine, tools: list, maskers: dict, steps: int) -> dict:
-    """ms per decode step, unmasked / soft / each hard backend, batch 1, greedy."""
+    """ms per decode step (prefill excluded), unmasked / soft / each hard backend, batch 1."""
     messages = build_prompt(system_prompt(EvalConfig()), tools,
                             "Book a meeting with Ana tomorrow at 10 about the budget.")
     enc = engine.tokenizer(engine.tokenizer.apply_chat_template(
@@ -103,19 +107,20 @@ def step_cost(engine: TransformersEngine, tools: list, maskers: dict, steps: int
     out = {"prompt_tokens": length}
     for name, make in variants.items():
         inner = make()
-        timed = Timed(inner) if inner is not None else None
+        timed = Timed(inner)
         start = clock()
         with torch.inference_mode():
             ids = engine.model.generate(
                 **enc, max_new_tokens=steps, do_sample=False,
-                logits_processor=LogitsProcessorList([timed] if timed else []),
+                logits_processor=LogitsProcessorList([timed]),
                 eos_token_id=engine.stop_ids, pad_token_id=engine.tokenizer.pad_token_id)
+        ended = time.perf_counter()
         spent = since(start)
         n = ids.shape[1] - length
         out[name] = {"new_tokens": n, **spent,
-                     "ms_per_step": round(1000 * spent["wall_s"] / n, 1),
-                     "processor_ms_per_step": round(1000 * timed.seconds / timed.calls, 2)
-                     if timed else 0.0,
+                     "prefill_s": round(timed.first - start[0], 2),
+                     "decode_ms_per_step": round(1000 * (ended - timed.first) / max(n - 1, 1), 1),
+                     "processor_ms_per_step": round(1000 * timed.seconds / timed.calls, 2),
                      "text": engine.tokenizer.decode(ids[0, length:], skip_special_tokens=True)}
     return out
 
