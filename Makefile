@@ -19,9 +19,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
+RUN_STAMP := $(VENV)/.installed-export
+# llama-cpp-python (GGUF conversion, quantisation, the llama.cpp engine) has no prebuilt wheel on
+# PyPI: the first install compiles it (~40-50 min on 2 cores); pip caches the wheel afterwards.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+
 install: $(STAMP)
 
-run: install
+$(RUN_STAMP): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev,masking,export]"
+	$(PY) -m pip check
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/toolmodal run full
 
 lint: install
@@ -34,4 +44,4 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf .zen .cache/zenml runs outputs
+	rm -rf .zen .cache/zenml .cache/work .cache/mlflow .cache/watch
