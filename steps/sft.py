@@ -4,7 +4,6 @@ page. Name the output with a `stage` substitution (see pipelines/training.py).""
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated
 
 from datasets import DatasetDict
@@ -12,11 +11,9 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.types import HTMLString
 
 from materializers.model_dir import ModelDir, ModelDirMaterializer
-from toolmodal import reports, tracking
 from toolmodal.stack import work_dir
 from toolmodal.training.config import SFTStageConfig
-from toolmodal.training.metrics import read_metrics
-from toolmodal.training.run import run_stage
+from toolmodal.training.tracked import run_tracked_stage
 
 
 @step(experiment_tracker=True, output_materializers={"{stage}_model": ModelDirMaterializer})
@@ -28,14 +25,6 @@ def sft(model: ModelDir, dataset: DatasetDict, config: SFTStageConfig) -> tuple[
     A retried run with the same inputs resumes from its checkpoints (see `work_dir`).
     """
     out = work_dir() / "stage"
-    tracking.log_params(config.model_dump(mode="json"), prefix=f"{config.stage}.")
-    summary = run_stage(model.path, dataset, config, out,
-                        hooks=[tracking.metrics_hook(f"{config.stage}/")])
-    # The stage is complete (training_done.json): its checkpoints are no longer needed.
-    if (out / "checkpoints").is_dir():
-        shutil.rmtree(out / "checkpoints")
-    history = read_metrics(out / "metrics.jsonl")
-    curves = reports.curves_page(f"{config.stage} training curves", history)
-    tracking.log_html(curves, f"{config.stage}_curves.html")
-    log_metadata({"summary": summary, "logged_steps": len(history)})
+    summary, logged_steps, curves = run_tracked_stage(model.path, dataset, config, out)
+    log_metadata({"summary": summary, "logged_steps": logged_steps})
     return ModelDir(out), HTMLString(curves)

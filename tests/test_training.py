@@ -167,3 +167,14 @@ def test_train_command(tiny_model_dir, data, tmp_path):
                  "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
                  "--config", str(tmp_path / "c.yaml")]) == 0
     assert (tmp_path / "out/config.json").is_file()
+
+
+def test_run_tracked_stage_returns_curves_and_clears_checkpoints(tiny_model_dir, data, tmp_path):
+    from toolmodal.training.tracked import run_tracked_stage
+
+    config = SFTStageConfig(stage="sft_selection", max_steps=2, per_device_train_batch_size=2,
+                            save_steps=1, learning_rate=1e-3)
+    summary, logged_steps, curves = run_tracked_stage(tiny_model_dir, data, config, tmp_path / "s")
+    assert summary["global_step"] == 2 and logged_steps >= 2
+    assert "sft_selection training curves" in curves
+    assert not (tmp_path / "s" / "checkpoints").exists()
