@@ -120,3 +120,14 @@ def test_every_other_yaml_under_configs_validates():
         seen.add(path)
     assert len(load_variants(CONFIGS / "system_prompts")) >= 1
     assert CONFIGS / "cpu.yaml" in seen and CONFIGS / "full.yaml" in seen
+
+
+def test_default_prompt_paths_are_project_relative():
+    """Defaults hold no host path (a container or pod has another root) and resolve to files."""
+    from toolmodal.datagen import GenerationConfig
+    from toolmodal.evaluate import EvalConfig
+    from toolmodal.paths import project_path
+
+    folder, prompt = GenerationConfig().system_prompts_dir, EvalConfig().system_prompt_file
+    assert not folder.is_absolute() and not prompt.is_absolute()
+    assert project_path(folder).is_dir() and project_path(prompt).is_file()

@@ -13,6 +13,7 @@ from toolmodal.datagen import GenerationConfig, generate_dataset
 from toolmodal.datagen.card import plot_distributions
 from toolmodal.datagen.config import TEST_SPLITS, TRAIN_SPLITS, load_variants
 from toolmodal.datagen.curriculum import difficulty, order_by_difficulty, stage_by_difficulty
+from toolmodal.paths import project_path
 from toolmodal.schema import Catalogue, Tool
 
 DATA = Path(__file__).parent / "data" / "datagen"
@@ -132,7 +133,8 @@ def test_masked_rows_are_consistent(catalogue):
 
 def test_prompt_variants_mixed_at_configured_share(generated):
     dataset, card = generated
-    variants = {v.name: v for v in load_variants(GenerationConfig().system_prompts_dir)}
+    folder = project_path(GenerationConfig().system_prompts_dir)
+    variants = {v.name: v for v in load_variants(folder)}
     assert len(variants) >= 6
     training = _rows(dataset, TRAIN_SPLITS)
     share = sum(r["prompt_variant"] != "default" for r in training) / len(training)

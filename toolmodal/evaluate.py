@@ -35,10 +35,10 @@ from toolmodal.engines import (
     Request,
 )
 from toolmodal.ingest import tools_from_bfcl_record
+from toolmodal.paths import project_path
 from toolmodal.scoring import ExampleScore, calls_from_json, score_example, tools_from_json
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROMPT = REPO_ROOT / "configs" / "system_prompts" / "default.yaml"
+DEFAULT_PROMPT = Path("configs/system_prompts/default.yaml")
 TEST_SPLITS = ["test_seen", "test_unseen", "test_chain", "test_irrelevance"]
 HEADLINE = {"test_unseen": ("zero_shot_accuracy", "exact_match"),
             "test_chain": ("compositional_accuracy", "exact_match"),
@@ -58,7 +58,8 @@ class EvalConfig(BaseModel):
         bfcl_files: BFCL question files; answers are read from `possible_answer/<same name>`
             beside each file (irrelevance files need none).
         limit: Evaluate only the first N examples of each test set (None: all).
-        system_prompt_file: YAML prompt variant whose `text` is the system prompt for BFCL.
+        system_prompt_file: YAML prompt variant whose `text` is the system prompt for BFCL
+            (relative paths are relative to the project root).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,7 +75,8 @@ class EvalConfig(BaseModel):
 
 def system_prompt(config: EvalConfig) -> str:
     """The system prompt text of the configured variant."""
-    return yaml.safe_load(Path(config.system_prompt_file).read_text(encoding="utf-8"))["text"]
+    text = project_path(config.system_prompt_file).read_text(encoding="utf-8")
+    return yaml.safe_load(text)["text"]
 
 
 def aggregate(scores: list[ExampleScore], seconds: list[float],

@@ -25,12 +25,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from toolmodal.chat import CHAT_TEMPLATE, END_OF_TURN
+from toolmodal.paths import PROJECT_ROOT
 from toolmodal.tool_tokens import extend_tokenizer_and_model
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / ".cache" / "models"
+MODELS_DIR = PROJECT_ROOT / ".cache" / "models"
 PACKAGED_GGUF = MODELS_DIR / "gemma3-270m-q4_k_m.gguf"
 CONVERTED_MODEL = MODELS_DIR / "gemma3-270m-hf"
 PREPARED_MODEL = MODELS_DIR / "gemma3-270m-toolmodal"

@@ -16,18 +16,12 @@ from typing import Any
 
 import yaml
 
-from toolmodal.stack import PROJECT_ROOT
+from toolmodal.paths import PROJECT_ROOT, project_path
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 PIPELINES = ("data", "training", "evaluation", "full")
 OVERLAYS = ("cpu", "gpu", "remote")
 DEFAULT_OVERLAYS = ["cpu"]
-
-
-def project_path(path: str | Path) -> Path:
-    """`path` made absolute: relative paths are relative to the project root, not the cwd."""
-    path = Path(path)
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def overlay_path(name: str) -> Path:

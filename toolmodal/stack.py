@@ -16,7 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from toolmodal.paths import PROJECT_ROOT
+
 STACK = "toolmodal-local"
 TRACKER = "toolmodal-mlflow"
 REGISTRY = "toolmodal-mlflow-registry"

@@ -15,7 +15,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("selection", "arguments", "joint")
 KINDS = ("single", "parallel", "multiple", "chain", "irrelevance")
 TEST_SPLITS = ("test_seen", "test_unseen", "test_chain", "test_irrelevance")
@@ -40,7 +39,7 @@ class GenerationConfig(BaseModel):
         min_tools / max_tools: Range of tools offered in selection and joint rows (curriculum).
         max_tokens: Context budget; longer rows are rejected.
         max_attempts: Candidates tried per kept row before the run fails.
-        system_prompts_dir: Folder of system-prompt variant YAMLs.
+        system_prompts_dir: Folder of system-prompt variant YAMLs (relative: to the project root).
         teacher: Paraphrase queries through an OpenAI-compatible endpoint (see `teacher.py`).
         teacher_share: Share of training queries sent to the teacher when it is on.
     """
@@ -63,7 +62,7 @@ class GenerationConfig(BaseModel):
     max_tools: int = Field(default=22, ge=1)
     max_tokens: int = Field(default=4096, ge=64)
     max_attempts: int = Field(default=20, ge=1)
-    system_prompts_dir: Path = REPO_ROOT / "configs" / "system_prompts"
+    system_prompts_dir: Path = Path("configs/system_prompts")
     teacher: bool = False
     teacher_share: float = Field(default=0.1, ge=0.0, le=1.0)
 

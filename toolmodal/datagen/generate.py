@@ -37,6 +37,7 @@ from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool
 from toolmodal.datagen.splits import hold_out, split_sizes
 from toolmodal.datagen.teacher import Teacher
 from toolmodal.datagen.verify import check_grounding, verify
+from toolmodal.paths import project_path
 from toolmodal.schema import Catalogue, Tool
 
 _MESSAGES = List({"role": Value("string"), "content": Value("string")})
@@ -85,7 +86,7 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
     """
     start = time.perf_counter()
     seen, unseen = hold_out(catalogue, config.held_out_share, config.seed)
-    run = _Run(config, load_variants(config.system_prompts_dir), tokenizer,
+    run = _Run(config, load_variants(project_path(config.system_prompts_dir)), tokenizer,
                Teacher.from_env() if config.teacher else None)
     pools = _pools(seen, unseen, list(catalogue.tools))
     splits = {}
