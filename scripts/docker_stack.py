@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import yaml  # noqa: E402
 
-from toolmodal import reports, runconfig, stack  # noqa: E402
+from toolmodal import runconfig, stack  # noqa: E402
 
 DOCKER_STACK = "toolmodal-docker"
 ORCHESTRATOR = "toolmodal-docker-orchestrator"
@@ -64,28 +62,10 @@ def register() -> None:
 
 
 def run(pipeline: str, overlays: list[str]) -> int:
-    """Run `pipeline` on the docker stack with `overlays`; print the per-step summary.
+    """Run `pipeline` on the docker stack with `overlays`, exactly as `toolmodal run` does."""
+    from toolmodal.commands.pipeline import run_and_report
 
-    `toolmodal run` always activates `toolmodal-local`, so this activates the docker stack
-    itself after the embedded stack is ensured, then runs exactly what `toolmodal run` runs.
-    """
-    from toolmodal.commands.pipeline import load_pipeline, pipeline_config, step_rows
-
-    stack.ensure_stack()
-    from zenml.client import Client
-
-    Client().activate_stack(DOCKER_STACK)
-    started = time.monotonic()
-    config = pipeline_config(pipeline, overlays)
-    path = stack.state_dir() / ".zen" / "run-configs" / f"{pipeline}-docker.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = load_pipeline(pipeline).with_options(config_path=str(path))()
-    result = result.get_hydrated_version()
-    print(f"\n{result.name} on {DOCKER_STACK}: {result.status.value} in "
-          f"{time.monotonic() - started:.0f} s (ZenML run id {result.id})\n")
-    print(reports.text_table(step_rows(result)))
-    return 0 if result.status.value == "completed" else 1
+    return run_and_report(pipeline, overlays, DOCKER_STACK)
 
 
 def main() -> int:

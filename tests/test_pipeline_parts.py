@@ -125,3 +125,25 @@ def test_model_dir_materializer_copies_files_and_hashes_content(tmp_path: Path,
         materializer.compute_content_hash(model)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ModelDir(tmp_path / "missing").files()
+
+
+def test_scheduled_run_reports_and_succeeds(monkeypatch, capsys):
+    """With a schedule ZenML returns no run: `toolmodal run` says so and exits 0."""
+    from toolmodal.commands import pipeline
+
+    asked = {}
+
+    def fake_run(name, overlays, parameters=None, stack_name=None):
+        asked.update(name=name, overlays=overlays, stack=stack_name)
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
+    assert pipeline.run_and_report("full", ["gpu", "remote"], "my-k8s") == 0
+    assert asked == {"name": "full", "overlays": ["gpu", "remote"], "stack": "my-k8s"}
+    assert "scheduled" in capsys.readouterr().out
+
+
+def test_run_command_takes_a_stack():
+    from toolmodal.cli import build_parser
+
+    args = build_parser().parse_args(["run", "data", "--stack", "toolmodal-docker"])
+    assert (args.pipeline, args.stack, args.config) == ("data", "toolmodal-docker", None)

@@ -95,6 +95,8 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
                      choices=["data", "training", "evaluation", "full"])
     run.add_argument("--config", action="append", default=None,
                      help="YAML overlay(s) on the pipeline's base config (default: cpu)")
+    run.add_argument("--stack", default=None,
+                     help="stack of the project-local ZenML store (default: toolmodal-local)")
     run.set_defaults(target="pipeline:run")
     dash = sub.add_parser("dashboard", help="start the ZenML dashboard and the MLflow UI")
     dash.add_argument("--port", type=int, default=8237, help="ZenML dashboard port")

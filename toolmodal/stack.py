@@ -66,8 +66,12 @@ def configure_environment() -> None:
         sys.path.insert(0, str(PROJECT_ROOT))
 
 
-def ensure_stack() -> str:
+def ensure_stack(name: str | None = None) -> str:
     """Register (first use) and activate the embedded stack; returns the active stack's name.
+
+    Args:
+        name: Another stack of the project-local store to activate instead (e.g. the
+            `toolmodal-docker` stack of scripts/docker-local.sh).
 
     With a user-chosen `ZENML_CONFIG_PATH` the active stack is left as it is.
     """
@@ -82,9 +86,10 @@ def ensure_stack() -> str:
     if STACK not in {s.name for s in client.list_stacks(size=1000)}:
         _register_stack(client)
     _keep_tracking_uri(client)
-    if client.active_stack_model.name != STACK:
-        client.activate_stack(STACK)
-    return STACK
+    name = name or STACK
+    if client.active_stack_model.name != name:
+        client.activate_stack(name)
+    return name
 
 
 def _register_stack(client) -> None:

@@ -58,9 +58,16 @@ def pipeline_config(name: str, overlays: list[str], parameters: dict | None = No
     return config
 
 
-def run_pipeline(name: str, overlays: list[str], parameters: dict | None = None):
-    """Run pipeline `name` with `overlays` (then `parameters` on top); returns ZenML's run."""
-    stack.ensure_stack()
+def run_pipeline(name: str, overlays: list[str], parameters: dict | None = None,
+                 stack_name: str | None = None):
+    """Run pipeline `name` with `overlays` (then `parameters` on top).
+
+    Returns ZenML's run, or None when the config has a schedule (the orchestrator runs it).
+
+    Args:
+        stack_name: A stack of the project-local store to run on (default: toolmodal-local).
+    """
+    stack.ensure_stack(stack_name)
     config = pipeline_config(name, overlays, parameters or {})
     pipeline = load_pipeline(name)
     if stack.uses_local_stack():
@@ -90,9 +97,17 @@ def metrics_rows(run) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`toolmodal run PIPELINE [--config OVERLAY ...]`."""
+    """`toolmodal run PIPELINE [--config OVERLAY ...] [--stack NAME]`."""
+    return run_and_report(args.pipeline, args.config or runconfig.DEFAULT_OVERLAYS, args.stack)
+
+
+def run_and_report(name: str, overlays: list[str], stack_name: str | None = None) -> int:
+    """Run a pipeline, print its step table and metrics table; the exit code of `run`."""
     started = time.monotonic()
-    result = run_pipeline(args.pipeline, args.config or runconfig.DEFAULT_OVERLAYS)
+    result = run_pipeline(name, overlays, stack_name=stack_name)
+    if result is None:
+        print(f"{name}: scheduled on the active stack's orchestrator (no run started now)")
+        return 0
     result = result.get_hydrated_version()
     print(f"\n{result.name}: {result.status.value} in {time.monotonic() - started:.0f} s "
           f"(ZenML run id {result.id})\n")
