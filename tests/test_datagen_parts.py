@@ -165,3 +165,13 @@ def test_teacher_never_logs_its_key(monkeypatch, caplog):
         assert "sk-secret-123" not in repr(teacher)
     assert seen["auth"] == "Bearer sk-secret-123"
     assert "sk-secret-123" not in caplog.text
+
+
+def test_split_sizes_refuse_an_empty_split():
+    from toolmodal.datagen import GenerationConfig
+    from toolmodal.datagen.splits import split_sizes
+
+    sizes = split_sizes(GenerationConfig(examples=400))
+    assert min(sizes.values()) >= 1 and sum(sizes.values()) == 400
+    with pytest.raises(ValueError, match=r"examples=40 leaves split\(s\) .*_validation.* empty"):
+        split_sizes(GenerationConfig(examples=40))

@@ -46,7 +46,12 @@ def hold_out(catalogue: Catalogue, share: float, seed: int) -> tuple[list[Tool],
 
 
 def split_sizes(config: GenerationConfig) -> dict[str, int]:
-    """Rows per split: test splits first, the rest over phases, then train/validation."""
+    """Rows per split: test splits first, the rest over phases, then train/validation.
+
+    Raises:
+        ValueError: A split would get no rows (an empty split breaks training, evaluation and
+            ZenML's dataset materializer), naming the split and the settings to raise.
+    """
     sizes = {name: round(config.examples * share) for name, share in config.test_shares.items()}
     training = config.examples - sum(sizes.values())
     for phase in PHASES:
@@ -54,6 +59,12 @@ def split_sizes(config: GenerationConfig) -> dict[str, int]:
         validation = round(rows * config.validation_share)
         sizes[f"{phase}_train"] = rows - validation
         sizes[f"{phase}_validation"] = validation
+    empty = [name for name, rows in sizes.items() if rows < 1]
+    if empty:
+        raise ValueError(
+            f"generation: examples={config.examples} leaves split(s) {', '.join(empty)} empty "
+            f"(validation_share={config.validation_share}, test_shares={config.test_shares}); "
+            "raise examples or those shares")
     return {name: sizes[name] for name in [*_training_order(), *TEST_SPLITS]}
 
 
