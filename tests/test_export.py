@@ -139,6 +139,13 @@ def test_gbnf_translation(ebnf: str, gbnf: str) -> None:
     assert gbnf_from_ebnf(ebnf) == gbnf + "\n"
 
 
+def test_ebnf_string_literals_unescaped() -> None:
+    from toolmodal.engines.llamacpp import ebnf_string
+
+    assert ebnf_string(r'"^[a-z]+(\\.[a-z]+)\?$"') == r"^[a-z]+(\.[a-z]+)?$"
+    assert ebnf_string(r'"a\"b\n"') == 'a"b\n'
+
+
 def test_gbnf_translation_rejects_non_rule() -> None:
     with pytest.raises(ValueError, match="not an EBNF rule"):
         gbnf_from_ebnf("root = x")
@@ -147,7 +154,8 @@ def test_gbnf_translation_rejects_non_rule() -> None:
 @pytest.mark.parametrize(("pattern", "expected"), [
     (r"^\d{4}-\d{2}$", r"^[0-9]{4}-[0-9]{2}$"),  # outside a class: becomes a class
     (r"[\d-]+", r"[0-9-]+"),  # inside a class: its range only
-    (r"[#@]\w+\s\.", r"[#@][a-zA-Z0-9_]+[ \t\n\r]\."),  # other escapes kept
+    (r"[#@]\w+\s\.", r"[#@][a-zA-Z0-9_]+[ \t\n\r][.]"),  # escaped punctuation: a class
+    (r"a\-b\]\nc[\.\]]", r"a[\-]b[\]]\nc[\.\]]"),  # class metacharacters stay escaped
 ])
 def test_pattern_shorthands_expanded(pattern: str, expected: str) -> None:
     from toolmodal.engines.llamacpp import expand_shorthands

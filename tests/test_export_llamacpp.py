@@ -23,6 +23,7 @@ from toolmodal.tool_tokens import TOOL_TOKENS
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python (the `export` extra) not installed")
 
+BUNDLED_SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "tool_schemas"
 WEATHER = Tool(name="get_weather", description="Current weather for a city", parameters=(
     Param(name="city", type="string", required=True),
     Param(name="unit", type="string", enum=("celsius", "fahrenheit"), required=False)))
@@ -105,6 +106,14 @@ def test_soft_bias_lands_on_name_continuations(engine) -> None:
 @pytest.mark.parametrize("reasoning", ["none", "line", "free"])
 def test_llama_cpp_parses_translated_grammar(engine, tools, reasoning) -> None:
     engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf(tools, reasoning)))
+
+
+def test_every_bundled_tool_grammar_parses(engine) -> None:
+    """Catalogue patterns use EBNF string escapes (`\\?`, `\\.`, `\\d`) JSON does not have."""
+    from toolmodal.ingest import load_catalogue
+
+    for tool in load_catalogue([BUNDLED_SCHEMAS]).tools:
+        engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf([tool], "line")))
 
 
 # Free strings let a random model write forever; these tools bound every value.

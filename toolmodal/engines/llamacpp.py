@@ -23,7 +23,6 @@ and `hard_backend` (llama.cpp has one grammar engine).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -32,15 +31,13 @@ from pathlib import Path
 import numpy as np
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from toolmodal.calls import CALL_START
 from toolmodal.engines import EngineConfig, Generation, Request
 from toolmodal.export.gguf import import_llama_cpp
 from toolmodal.masking import grammar
 from toolmodal.masking.hard import tool_set_key
-from toolmodal.masking.soft import _NAME_POSITION, continuation_ids
+from toolmodal.masking.soft import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
 
-_TAIL_TOKENS = 32
 _REGEX_RULE = re.compile(r'Regex\(("(?:[^"\\]|\\.)*")(?:, json_string=true)?\)')
 
 
@@ -92,7 +89,11 @@ _SHORTHAND = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
 
 
 def expand_shorthands(pattern: str) -> str:
-    """Regex with \\d, \\w, \\s written as classes (llama-cpp-python's converter lacks them)."""
+    """Regex with \\d, \\w, \\s and escaped punctuation (`\\.`) written as classes.
+
+    llama-cpp-python's converter lacks the shorthands and copies `\\.` into a GBNF literal,
+    where it is an unknown escape.
+    """
     out, in_class, i = [], False, 0
     while i < len(pattern):
         char = pattern[i]
@@ -101,6 +102,8 @@ def expand_shorthands(pattern: str) -> str:
             if pair[1] in _SHORTHAND:
                 body = _SHORTHAND[pair[1]]
                 out.append(body if in_class else f"[{body}]")
+            elif not in_class and not pair[1].isalnum():
+                out.append(f"[{pair}]" if pair[1] in "]\\^-" else f"[{pair[1]}]")
             else:
                 out.append(pair)
             continue
@@ -124,6 +127,14 @@ def _pattern_rules(patterns: dict[str, str]) -> list[str]:
                     if name != "space"]
 
 
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def ebnf_string(literal: str) -> str:
+    """The text of an xgrammar EBNF string literal (quotes included; `\\?` is `?`, not JSON)."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), literal[1:-1])
+
+
 def gbnf_from_ebnf(ebnf: str) -> str:
     """Translate xgrammar EBNF (as written by `toolmodal.masking.grammar.ebnf`) to GBNF.
 
@@ -140,7 +151,7 @@ def gbnf_from_ebnf(ebnf: str) -> str:
         regex = _REGEX_RULE.fullmatch(body.strip())
         name = name.strip().replace("_", "-")
         if regex:
-            patterns[name] = json.loads(regex.group(1))
+            patterns[name] = ebnf_string(regex.group(1))
         else:
             rules.append(f"{name} ::= {_translate_rule(body)}")
     return "\n".join(rules + (_pattern_rules(patterns) if patterns else [])) + "\n"
@@ -240,14 +251,11 @@ class LlamaCppEngine:
         table = self.token_table()
 
         def bias(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-            start = max(prompt_length, len(input_ids) - _TAIL_TOKENS)
-            tail = self.llm.detokenize(list(input_ids[start:]), special=False).decode(
-                "utf-8", errors="replace")
-            if CALL_START in tail:
-                match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
-                if match is not None:
-                    scores[continuation_ids(match.group(1), names, table)] += \
-                        self.config.soft_bias
+            start = max(prompt_length, len(input_ids) - TAIL_TOKENS)
+            partial = name_prefix(self.llm.detokenize(list(input_ids[start:]), special=False)
+                                  .decode("utf-8", errors="replace"))
+            if partial is not None:
+                scores[continuation_ids(partial, names, table)] += self.config.soft_bias
             return scores
 
         return bias

@@ -21,7 +21,7 @@ from toolmodal.schema import Tool
 
 _NAME_POSITION = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"]*)$')
 _AFTER_NAME = '", "arguments": {'
-_TAIL_TOKENS = 32
+TAIL_TOKENS = 32  # recent tokens decoded to find a name position
 
 
 def token_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
@@ -32,6 +32,15 @@ def token_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
         if token_id not in special and not token.startswith("<0x"):
             table.setdefault(token.replace("\u2581", " "), []).append(token_id)
     return table
+
+
+def name_prefix(tail: str) -> str | None:
+    """The part of a tool name written so far when `tail` (recent text) ends inside the name
+    of the last call; None anywhere else."""
+    if CALL_START not in tail:
+        return None
+    match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
+    return None if match is None else match.group(1)
 
 
 def continuation_ids(partial: str, names: list[str], table: dict[str, list[int]]) -> list[int]:
@@ -60,11 +69,8 @@ class SoftMasker:
 
     def favoured_ids(self, generated: list[int], names: list[str]) -> list[int]:
         """Tokens to bias after `generated` (the ids written so far); [] outside a name."""
-        tail = self.tokenizer.decode(generated[-_TAIL_TOKENS:])
-        if CALL_START not in tail:
-            return []
-        match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
-        return [] if match is None else continuation_ids(match.group(1), names, self.table)
+        partial = name_prefix(self.tokenizer.decode(generated[-TAIL_TOKENS:]))
+        return [] if partial is None else continuation_ids(partial, names, self.table)
 
 
 class ToolNameBias(LogitsProcessor):
