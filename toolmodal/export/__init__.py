@@ -17,9 +17,12 @@ source distribution, which `toolmodal.export.gguf` fetches with pip at the pinne
 unpacks into a cache folder once. Quantizing and loading need llama-cpp-python itself (the
 `export` extra; built from source, ~40 min on 2 cores, then cached by pip as a wheel).
 
-Deliberately left out: AWQ/GPTQ for vLLM (GPU only, not written yet), evaluation of the
-exported files (`toolmodal.evaluate` with the `llamacpp` engine) and the benchmark table
-(`bench/export.py`).
+On a CUDA machine with the `gpu` extra, `awq-int4` and `gptq-int4` also write `awq-int4/` and
+`gptq-int4/`: W4A16 compressed-tensors folders for vLLM, calibrated on training rows
+(`toolmodal.export.gpu_quant`). Selecting them anywhere else raises before any work is done.
+
+Deliberately left out: evaluation of the exported files (`toolmodal.evaluate` with the
+`llamacpp` engine) and the benchmark table (`bench/export.py`).
 """
 
 from __future__ import annotations
@@ -29,14 +32,17 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
+from datasets import DatasetDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolmodal.export.gguf import check_gguf, convert_to_gguf, quantize_gguf
+from toolmodal.export.gpu_quant import GPU_FORMATS, check_gpu_formats, write_gpu_formats
 from toolmodal.export.merge import merge_to_hf
 
 log = logging.getLogger(__name__)
 
-ExportFormat = Literal["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m"]
+ExportFormat = Literal["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m", "awq-int4", "gptq-int4"]
+# The default selection (CPU); the GPU-only formats are opt-in.
 ALL_FORMATS: tuple[str, ...] = ("merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m")
 QUANTIZED: dict[str, str] = {"gguf-q8_0": "q8_0", "gguf-q4_k_m": "q4_k_m"}
 
@@ -53,6 +59,9 @@ class ExportConfig(BaseModel):
             like the reduced tokenizer of the test fixture ("gemma4" for Gemma's).
         threads: Threads for quantizing.
         cache_dir: Where the llama.cpp converter is unpacked (None: ~/.cache/toolmodal).
+        calibration_split: Dataset split whose rows calibrate `awq-int4` / `gptq-int4`.
+        calibration_rows: How many rows of it (fewer when the split is smaller).
+        calibration_max_length: Tokens kept of each calibration conversation.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,6 +70,9 @@ class ExportConfig(BaseModel):
     tokenizer_pre: str | None = None
     threads: int = 2
     cache_dir: Path | None = None
+    calibration_split: str = "joint_train"
+    calibration_rows: int = Field(default=128, ge=1)
+    calibration_max_length: int = Field(default=1024, ge=1)
 
 
 def gguf_name(fmt: str) -> str:
@@ -68,17 +80,24 @@ def gguf_name(fmt: str) -> str:
     return f"model-{fmt.removeprefix('gguf-')}.gguf"
 
 
-def export_model(model: Path, out: Path, config: ExportConfig) -> dict[str, Path]:
+def export_model(model: Path, out: Path, config: ExportConfig,
+                 calibration: DatasetDict | None = None) -> dict[str, Path]:
     """Write the requested formats of `model` under `out`.
 
     Args:
         model: HF model folder, or a PEFT adapter folder whose base it names.
         out: Output folder (created; existing files of the same names are replaced).
         config: Which formats and how.
+        calibration: The training dataset; needed only by the GPU formats.
 
     Returns:
-        Format -> written path, in the order of `ALL_FORMATS`.
+        Format -> written path, in the order of `ALL_FORMATS` then `GPU_FORMATS`.
+
+    Raises:
+        GPUQuantError: A GPU format was selected without CUDA, llm-compressor or calibration
+            rows; raised before anything is written.
     """
+    check_gpu_formats(config.formats, calibration, config.calibration_split)
     out.mkdir(parents=True, exist_ok=True)
     formats = set(config.formats)
     written: dict[str, Path] = {}
@@ -96,6 +115,9 @@ def export_model(model: Path, out: Path, config: ExportConfig) -> dict[str, Path
                 check_gguf(written[fmt])
         if "gguf-f16" not in formats:
             written.pop("gguf-f16").unlink()
+    written |= write_gpu_formats(merged, out, config.formats, calibration,
+                                 config.calibration_split, config.calibration_rows,
+                                 config.calibration_max_length)
     if "merged" not in formats:
         shutil.rmtree(merged)
-    return {fmt: written[fmt] for fmt in ALL_FORMATS if fmt in written}
+    return {fmt: written[fmt] for fmt in (*ALL_FORMATS, *GPU_FORMATS) if fmt in written}
