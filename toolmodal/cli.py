@@ -85,7 +85,10 @@ def _export(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--model", required=True, help="model folder")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--formats", default="merged,gguf-f16,gguf-q8_0,gguf-q4_k_m",
-                        help="comma-separated formats")
+                        help="comma-separated formats (GPU only: awq-int4, gptq-int4)")
+    export.add_argument("--calibration-data", default=None,
+                        help="dataset folder (toolmodal data generate --out) calibrating "
+                             "awq-int4 / gptq-int4")
     export.set_defaults(target="export:export")
 
 

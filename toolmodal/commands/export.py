@@ -1,4 +1,5 @@
-"""`toolmodal export`: merge, convert to GGUF and quantize one model folder.
+"""`toolmodal export`: merge, convert to GGUF and quantize one model folder (and, on a CUDA
+machine, AWQ/GPTQ folders for vLLM calibrated on `--calibration-data`).
 
 Deliberately left out: evaluating the exported files (`toolmodal predict --engine llamacpp`, or
 `bench/export.py` for the full table).
@@ -10,6 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from datasets import load_from_disk
+
 from toolmodal.export import ExportConfig, export_model
 
 
@@ -18,7 +21,8 @@ def export(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     config = ExportConfig(formats=formats)
-    for fmt, path in export_model(Path(args.model), Path(args.out), config).items():
+    calibration = load_from_disk(args.calibration_data) if args.calibration_data else None
+    for fmt, path in export_model(Path(args.model), Path(args.out), config, calibration).items():
         size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else \
             path.stat().st_size
         print(f"{fmt:12s} {size / 2**20:9.1f} MiB  {path}")
