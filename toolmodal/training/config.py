@@ -2,9 +2,10 @@
 
 Fields that TRL also has carry TRL's names and defaults of the seed recipe, so a YAML reads like
 TRL's docs; our own additions (stage, LoRA switches, loss-weight schedule, data budget) are
-documented per field. The configs are plain pydantic models: YAML loading lives in the command and
-the ZenML step, not here. Deliberately left out: anything device- or backend-specific (see
-`toolmodal.training.backend`).
+documented per field; the launch fields (`num_processes`, `mixed_precision`) carry accelerate's
+names. The configs are plain pydantic models: YAML loading lives in the command and the ZenML
+step, not here. Deliberately left out: anything device- or backend-specific (see
+`toolmodal.training.backend`) and how processes are started (`toolmodal.training.launch`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class _StageConfig(BaseModel):
         True, description="with use_lora: train the new tool-token embedding rows (and no others)")
     max_train_samples: int | None = Field(None, ge=1, description="data budget: first N rows")
     max_eval_samples: int | None = Field(None, ge=1, description="validation budget: first N rows")
+    # Launch (accelerate's names): > 1 process runs the stage under `accelerate launch`.
+    num_processes: int = Field(
+        1, ge=1, description="data-parallel processes, one per GPU (per_device_train_batch_size "
+        "is per process); > 1 runs the stage under `accelerate launch` (training.launch)")
+    mixed_precision: Literal["no", "bf16"] = Field(
+        "no", description="accelerate's autocast; fp16 is left out (it needs a grad scaler)")
 
 
 class SFTStageConfig(_StageConfig):

@@ -1,5 +1,7 @@
 """One training stage end to end: dataset in, model folder out (the command and the step call it).
 
+With `num_processes` > 1 the calling process launches the stage (`toolmodal.training.launch`)
+and each launched process runs it here again; only the main one writes the outputs.
 Deliberately left out: argument parsing (`toolmodal.commands.train`) and ZenML (`steps/`).
 """
 
@@ -8,10 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
+from accelerate import PartialState
 from datasets import Dataset, DatasetDict
 
 from toolmodal.training.backend import load_for_training, save_model
 from toolmodal.training.config import STAGE_SPLITS, GRPOStageConfig, SFTStageConfig
+from toolmodal.training.launch import launch_stage
 from toolmodal.training.metrics import MetricsHook, MetricsLogger
 from toolmodal.training.sft import DONE_FILE, encode_rows, train_sft, write_done
 
@@ -37,6 +42,9 @@ def run_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GRPOS
               out: Path, hooks: list[MetricsHook] | None = None) -> dict:
     """Train one stage from `model_dir` into `out` (resuming if `out` holds checkpoints).
 
+    Called in a single process with `config.num_processes` > 1, it launches the stage on that
+    many processes instead (each of which calls it again) and waits.
+
     Returns:
         The summary (also in `out/training_done.json`); a finished `out` is not retrained.
     """
@@ -45,9 +53,27 @@ def run_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GRPOS
     if done.is_file():
         log.info("%s already complete: %s", config.stage, done)
         return {"already_done": True}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "stage_config.json").write_text(config.model_dump_json(indent=2))
+    state = PartialState(cpu=not torch.cuda.is_available())
     train, validation = stage_splits(data, config.stage)
+    if config.num_processes > 1 and state.num_processes == 1:
+        splits = DatasetDict({f"{STAGE_SPLITS[config.stage]}_{name}": split for name, split
+                              in (("train", train), ("validation", validation))})
+        return launch_stage(model_dir, splits, config, out, hooks)
+    if state.num_processes != config.num_processes:
+        raise ValueError(f"stage {config.stage}: num_processes={config.num_processes} in the "
+                         f"config, but {state.num_processes} process(es) were launched")
+    summary = _train(model_dir, train, validation, config, out, hooks, state.is_main_process)
+    state.wait_for_everyone()
+    return summary
+
+
+def _train(model_dir: Path, train: Dataset, validation: Dataset,
+           config: SFTStageConfig | GRPOStageConfig, out: Path,
+           hooks: list[MetricsHook] | None, main: bool) -> dict:
+    """This process's part of the stage; only the `main` process writes files."""
+    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        (out / "stage_config.json").write_text(config.model_dump_json(indent=2))
     train = _budget(train, config.max_train_samples)
     validation = _budget(validation, config.max_eval_samples)
     logger = MetricsLogger(out / "metrics.jsonl", hooks)
@@ -61,6 +87,7 @@ def run_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GRPOS
         val_examples, _ = encode_rows(tokenizer, validation, config.max_length)
         summary = train_sft(model, tokenizer, train_examples, config, out, logger, val_examples)
         summary["dropped_too_long"] = dropped
-    save_model(model, tokenizer, out)
-    write_done(out, summary)
+    if main:
+        save_model(model, tokenizer, out)
+        write_done(out, summary)
     return summary

@@ -10,12 +10,21 @@ step, divided by their count), times the optional tool/argument token weights (1
 0.5/0.5). Checkpoints (trainable weights, optimizer, scheduler, RNG, step) are written atomically
 every `save_steps`; rerunning with the same output folder resumes from the last one.
 
+Data-parallel under `accelerate launch` (`num_processes` > 1): every process builds the same plan
+of micro-batches and takes its own share of each optimizer step's (process i the i-th slice), the
+loss goes through DDP (prepared by `accelerate.Accelerator`), and each token's loss is divided by
+the supervised-token count of the whole step over all processes, so an update equals that of one
+process on the union of the batches. Only the main process writes checkpoints and metrics. In a
+single process the Accelerator adds nothing (no wrapper, no collective), so the loop is unchanged.
+
 `train_sft` is one long loop on purpose: the steps of an optimizer update read best in order.
-Deliberately left out: model loading and LoRA wrapping (`backend`), datasets on disk (the command).
+Deliberately left out: model loading and LoRA wrapping (`backend`), datasets on disk (the command),
+starting the processes (`launch`), fp16 (it needs a grad scaler) and sharded models (FSDP).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -28,6 +37,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from peft import PeftModel
 from transformers import get_scheduler
 
@@ -109,6 +119,32 @@ def supervised_loss(model, batch: dict[str, torch.Tensor], tool_weight: float = 
     return (token_loss * weights).sum(), int(selected.sum())
 
 
+class SupervisedLoss(torch.nn.Module):
+    """`supervised_loss` as a module, so DDP's forward (and its gradient hooks) wraps it."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], tool_weight: float,
+                argument_weight: float) -> tuple[torch.Tensor, int]:
+        return supervised_loss(self.model, batch, tool_weight, argument_weight)
+
+
+def make_accelerator(config: SFTStageConfig) -> Accelerator:
+    """This process's Accelerator (CPU without CUDA: a gloo group under `accelerate launch`).
+
+    Raises:
+        ValueError: If the launch's process count differs from `config.num_processes`.
+    """
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              mixed_precision=config.mixed_precision)
+    if accelerator.num_processes != config.num_processes:
+        raise ValueError(f"stage {config.stage}: num_processes={config.num_processes} in the "
+                         f"config, but {accelerator.num_processes} process(es) were launched")
+    return accelerator
+
+
 def _optimizer(model, config: SFTStageConfig, total_steps: int):
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -124,17 +160,49 @@ def _optimizer(model, config: SFTStageConfig, total_steps: int):
 
 
 def _plan(n_examples: int, lengths: list[int], config: SFTStageConfig) -> list[list[int]]:
-    """Micro-batches for the whole run, epoch after epoch, each epoch shuffled by seed + epoch."""
+    """Micro-batches for the whole run (all processes), epoch after epoch, each epoch shuffled by
+    seed + epoch; optimizer step s uses the `gradient_accumulation_steps * num_processes` batches
+    from index s times that."""
+    per_step = config.gradient_accumulation_steps * config.num_processes
     per_epoch = math.ceil(n_examples / config.per_device_train_batch_size)
-    steps_per_epoch = math.ceil(per_epoch / config.gradient_accumulation_steps)
     total = (config.max_steps if config.max_steps > 0
-             else math.ceil(config.num_train_epochs * steps_per_epoch))
+             else math.ceil(config.num_train_epochs * math.ceil(per_epoch / per_step)))
     micro, epoch = [], 0
-    while len(micro) < total * config.gradient_accumulation_steps:
+    while len(micro) < total * per_step:
         micro += length_batches(lengths, config.per_device_train_batch_size,
                                 config.bucket_size, config.seed + epoch)
         epoch += 1
-    return micro[:total * config.gradient_accumulation_steps]
+    return micro[:total * per_step]
+
+
+def _all_processes_sum(accelerator: Accelerator, value: float) -> float:
+    if accelerator.num_processes == 1:
+        return value
+    return float(accelerator.reduce(torch.tensor([value], dtype=torch.float64,
+                                                 device=accelerator.device), "sum"))
+
+
+def accumulate(accelerator: Accelerator, loss_module, micro: list[dict[str, torch.Tensor]],
+               tool_weight: float, argument_weight: float) -> tuple[float, int]:
+    """Forward and backward over this process's micro-batches of one optimizer step.
+
+    Each loss is divided by the step's supervised tokens over all processes and multiplied by the
+    process count, because DDP averages gradients (synchronised at the last micro-batch only).
+
+    Returns:
+        The step's loss and supervised-token count, both over all processes.
+    """
+    local = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+    n_tokens = int(_all_processes_sum(accelerator, local))
+    step_loss = 0.0
+    for i, batch in enumerate(micro):
+        last = i == len(micro) - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(loss_module):
+            loss_sum, _ = loss_module(batch, tool_weight, argument_weight)
+            loss = loss_sum / max(n_tokens, 1)
+            accelerator.backward(loss * accelerator.num_processes)
+        step_loss += float(loss.detach())
+    return _all_processes_sum(accelerator, step_loss), n_tokens
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -219,15 +287,20 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         stop_after: Stop (as if killed) right after this optimizer step's checkpoint; for tests.
 
     Returns:
-        Summary: global_step, resumed_from, final train loss and eval_loss.
+        Summary: global_step, resumed_from, final train loss and (main process) eval_loss.
+
+    Raises:
+        ValueError: If there are no examples, or the launch's process count is not the config's.
     """
     if not train:
         raise ValueError(f"stage {config.stage}: no training examples")
     torch.manual_seed(config.seed)
     random.seed(config.seed)
+    accelerator = make_accelerator(config)
+    loss_module = accelerator.prepare(SupervisedLoss(model))  # DDP only with > 1 process
     plan = _plan(len(train), [len(e.input_ids) for e in train], config)
-    accum = config.gradient_accumulation_steps
-    total_steps = len(plan) // accum + (1 if len(plan) % accum else 0)
+    accum, rank = config.gradient_accumulation_steps, accelerator.process_index
+    total_steps = len(plan) // (accum * config.num_processes)
     optimizer, scheduler = _optimizer(model, config, total_steps)
     ckpt_root = Path(out) / "checkpoints"
     last = latest_checkpoint(ckpt_root)
@@ -240,16 +313,10 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
     for step in range(start, total_steps):
         began = time.perf_counter()
         tool_w, arg_w = config.loss_weights(step / total_steps)
-        micro = [collate([train[i] for i in ids], pad_id)
-                 for ids in plan[step * accum:(step + 1) * accum]]
-        n_tokens = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
-        step_loss = 0.0
-        for batch in micro:
-            loss_sum, _ = supervised_loss(model, batch, tool_w, arg_w)
-            loss = loss_sum / max(n_tokens, 1)
-            loss.backward()
-            step_loss += float(loss.detach())
-        grad_norm = torch.nn.utils.clip_grad_norm_(
+        first = (step * config.num_processes + rank) * accum  # this process's share
+        micro = [collate([train[i] for i in ids], pad_id) for ids in plan[first:first + accum]]
+        step_loss, n_tokens = accumulate(accelerator, loss_module, micro, tool_w, arg_w)
+        grad_norm = accelerator.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
         optimizer.step()
@@ -257,17 +324,20 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         optimizer.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - began
         summary.update(global_step=step + 1, loss=step_loss)
-        if (step + 1) % config.logging_steps == 0 or step + 1 == total_steps:
+        logged = (step + 1) % config.logging_steps == 0 or step + 1 == total_steps
+        if logged and accelerator.is_main_process:
             logger.log(step + 1, {"loss": step_loss, "learning_rate": lr,
                                   "grad_norm": float(grad_norm), "tool_weight": tool_w,
                                   "argument_weight": arg_w, "supervised_tokens": n_tokens,
                                   "step_seconds": seconds,
                                   "supervised_tokens_per_second": n_tokens / seconds})
         if (step + 1) % config.save_steps == 0 or step + 1 == total_steps:
-            save_checkpoint(ckpt_root, step + 1, model, optimizer, scheduler)
+            if accelerator.is_main_process:
+                save_checkpoint(ckpt_root, step + 1, model, optimizer, scheduler)
+            accelerator.wait_for_everyone()
         if stop_after is not None and step + 1 >= stop_after:
             return summary
-    if validation:
+    if validation and accelerator.is_main_process:  # the other processes wait in run_stage
         summary["eval_loss"] = evaluate_loss(model, validation, pad_id,
                                              config.per_device_train_batch_size)
         logger.log(summary["global_step"], {"eval_loss": summary["eval_loss"]})
