@@ -50,7 +50,12 @@ def tied_groups(advantages: torch.Tensor, group: int) -> torch.Tensor:
 
 
 class DropTiedGroupsGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer that masks groups with all-equal rewards out of the loss (single process)."""
+    """GRPOTrainer that masks groups with all-equal rewards out of the loss.
+
+    Each process holds whole groups (`GRPOStageConfig` makes its generation batch a multiple of
+    `num_generations`), and the loss normaliser counts the kept tokens of all processes, as
+    TRL's own `num_items_in_batch` does.
+    """
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
@@ -61,13 +66,15 @@ class DropTiedGroupsGRPOTrainer(GRPOTrainer):
         if "tool_mask" in output:
             keep = keep * output["tool_mask"]
         output["tool_mask"] = keep
-        output["num_items_in_batch"] = (output["completion_mask"] * keep).sum()
-        self._metrics["train"]["tied_groups/dropped_share"].append(tied.float().mean().item())
+        kept_tokens = (output["completion_mask"] * keep).sum()
+        output["num_items_in_batch"] = self.accelerator.gather(kept_tokens).sum()
+        dropped = self.accelerator.gather(tied.float()).mean().item()
+        self._metrics["train"]["tied_groups/dropped_share"].append(dropped)
         return output
 
 
 def grpo_args(config: GRPOStageConfig, out: Path) -> GRPOConfig:
-    """TRL's GRPOConfig from ours (CPU, fp32, checkpoints under out/checkpoints)."""
+    """TRL's GRPOConfig from ours (CPU without CUDA, checkpoints under out/checkpoints)."""
     _, weights = rewards_for(config.reward_mode)
     return GRPOConfig(
         output_dir=str(out / "checkpoints"), learning_rate=config.learning_rate,
@@ -81,7 +88,7 @@ def grpo_args(config: GRPOStageConfig, out: Path) -> GRPOConfig:
         temperature=config.temperature, beta=config.beta,
         max_completion_length=config.max_completion_length, loss_type=config.loss_type,
         scale_rewards=config.scale_rewards, reward_weights=weights,
-        use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False,
+        use_cpu=not torch.cuda.is_available(), bf16=config.mixed_precision == "bf16", fp16=False,
         gradient_checkpointing=False, report_to=[], disable_tqdm=True,
         remove_unused_columns=False)
 
@@ -95,10 +102,13 @@ def train_grpo(model, tokenizer, train: Dataset, config: GRPOStageConfig, out: P
     """
     funcs, _ = rewards_for(config.reward_mode)
     trainer_cls = DropTiedGroupsGRPOTrainer if config.drop_tied_groups else GRPOTrainer
+    args = grpo_args(config, Path(out))
+    # Trainer calls on_log in every process; only the main one writes the metrics file.
+    callbacks = [MetricsCallback(logger)] if args.process_index == 0 else []
     trainer = trainer_cls(
-        model=model, reward_funcs=funcs, args=grpo_args(config, Path(out)),
+        model=model, reward_funcs=funcs, args=args,
         train_dataset=train.select_columns(["prompt", "tools", "expected_calls"]),
-        processing_class=tokenizer, callbacks=[MetricsCallback(logger)])
+        processing_class=tokenizer, callbacks=callbacks)
     ckpt_dir = Path(out) / "checkpoints"
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=last)
