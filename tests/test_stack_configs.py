@@ -189,16 +189,27 @@ def test_retry_and_schedule_validate():
     assert len(fields) == 5 and all(re.fullmatch(r"[\d*/,-]+", f) for f in fields)
 
 
-def test_accelerate_arguments_are_accepted_by_accelerate_launch():
+def test_accelerate_arguments_are_accepted_by_accelerate_launch(tmp_path):
+    """The training stages' launch (stage configs as the GPU run merges them) parses in
+    `accelerate launch`'s own parser, with one process per GPU of the step's pod."""
     from accelerate.commands.launch import launch_command_parser
 
-    defaults = launch_command_parser().parse_args(["train.py"])
+    from toolmodal.commands.pipeline import pipeline_config
+    from toolmodal.training.config import load_stage_config
+    from toolmodal.training.launch import launch_command
+
+    parameters = pipeline_config("full", ["gpu", str(RUN_FILE)])["parameters"]
     for name in GPU_TRAINING_STEPS:
-        arguments = load(RUN_FILE)["steps"][name]["extra"]["accelerate"]
-        # run_with_accelerate drops (with a warning) any key `accelerate launch` lacks.
-        unknown = [key for key in arguments if key not in defaults]
-        assert not unknown, f"{name}: not `accelerate launch` arguments: {unknown}"
-        assert arguments["num_processes"] == gpus(pod(load(RUN_FILE)["steps"][name]["settings"]))
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(parameters[name]))
+        config = load_stage_config(name, tmp_path / f"{name}.yaml")
+        command = launch_command(config, tmp_path / "model", tmp_path / "data", tmp_path / "out",
+                                 tmp_path / f"{name}.yaml", 29500)
+        assert command[1:3] == ["-m", "accelerate.commands.launch"], name
+        args = launch_command_parser().parse_args(command[3:])  # exits on an unknown option
+        assert args.num_processes == gpus(pod(load(RUN_FILE)["steps"][name]["settings"])), name
+        assert args.multi_gpu and args.mixed_precision == "bf16" and args.module, name
+        assert [args.training_script, *args.training_script_args][:2] == ["toolmodal.cli",
+                                                                          "train"], name
 
 
 def test_docker_overlay_uses_the_image_the_script_builds():
