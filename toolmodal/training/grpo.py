@@ -89,8 +89,8 @@ def grpo_args(config: GRPOStageConfig, out: Path) -> GRPOConfig:
         max_completion_length=config.max_completion_length, loss_type=config.loss_type,
         scale_rewards=config.scale_rewards, reward_weights=weights,
         use_cpu=not torch.cuda.is_available(), bf16=config.mixed_precision == "bf16", fp16=False,
-        gradient_checkpointing=False, report_to=[], disable_tqdm=True,
-        remove_unused_columns=False)
+        gradient_checkpointing=False, ddp_find_unused_parameters=False, report_to=[],
+        disable_tqdm=True, remove_unused_columns=False)
 
 
 def train_grpo(model, tokenizer, train: Dataset, config: GRPOStageConfig, out: Path,
