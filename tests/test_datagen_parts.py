@@ -175,3 +175,16 @@ def test_split_sizes_refuse_an_empty_split():
     assert min(sizes.values()) >= 1 and sum(sizes.values()) == 400
     with pytest.raises(ValueError, match=r"examples=40 leaves split\(s\) .*_validation.* empty"):
         split_sizes(GenerationConfig(examples=40))
+
+
+def test_pool_draws_every_target_equally_often():
+    from collections import Counter
+
+    from toolmodal.datagen.examples import Pool
+
+    tools = [Tool(name=f"t{i}", description=f"tool {i}") for i in range(7)]
+    pool, rng = Pool(tools, tools, []), random.Random(0)
+    counts = Counter(pool.draw(rng).name for _ in range(3 * len(tools)))
+    assert set(counts.values()) == {3}
+    first = pool.draw(rng)
+    assert all(pool.draw(rng, exclude=first) is not first for _ in range(20))

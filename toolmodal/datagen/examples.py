@@ -57,11 +57,22 @@ class Link:
 
 @dataclass
 class Pool:
-    """Tools a split may call (`targets`) and may offer (`offer`), plus their chain links."""
+    """Tools a split may call (`targets`) and may offer (`offer`), plus their chain links.
+
+    Targets are drawn from a shuffled deck (`draw`), so over a split every tool is called about
+    equally often (class balance by construction, not by chance).
+    """
 
     targets: list[Tool]
     offer: list[Tool]
     links: list[Link]
+    deck: list[Tool] = field(default_factory=list, repr=False)
+
+    def draw(self, rng: random.Random, exclude: Tool | None = None) -> Tool:
+        """The next target of the deck (reshuffled when empty), skipping `exclude`."""
+        if all(tool is exclude for tool in self.deck):
+            self.deck += rng.sample(self.targets, len(self.targets))
+        return self.deck.pop(max(i for i, tool in enumerate(self.deck) if tool is not exclude))
 
 
 class DraftError(ValueError):
@@ -124,7 +135,7 @@ def name_words(name: str) -> frozenset[str]:
 
 def single(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) -> Draft:
     """One call to one target tool."""
-    tool = rng.choice(pool.targets)
+    tool = pool.draw(rng)
     args = sample_arguments(tool, rng, optional_rate)
     return Draft("single", queries.single_query(tool, args, rng), offer([tool], pool.offer,
                  n_tools, rng), [ToolCall(tool.name, args)], tool.category)
@@ -132,10 +143,11 @@ def single(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) -
 
 def parallel(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) -> Draft:
     """The same tool twice; the second call changes one or two values."""
-    candidates = [t for t in pool.targets if t.parameters]
-    if not candidates:
+    if not any(t.parameters for t in pool.targets):
         raise DraftError("build:no_tool_with_parameters")
-    tool = rng.choice(candidates)
+    tool = pool.draw(rng)
+    while not tool.parameters:
+        tool = pool.draw(rng)
     first = sample_arguments(tool, rng, optional_rate)
     second = dict(first)
     for key in rng.sample(sorted(first), min(len(first), rng.randint(1, 2))):
@@ -152,7 +164,8 @@ def multiple(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float)
     """Two different tools in one turn."""
     if len(pool.targets) < 2:
         raise DraftError("build:too_few_tools")
-    tools = rng.sample(pool.targets, 2)
+    first = pool.draw(rng)
+    tools = [first, pool.draw(rng, exclude=first)]
     args = [sample_arguments(t, rng, optional_rate) for t in tools]
     query = queries.joined_query([queries.request(t, a, rng) for t, a in zip(tools, args,
                                                                               strict=True)], rng)
