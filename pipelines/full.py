@@ -31,7 +31,7 @@ def full_pipeline(schemas: str, generation: GenerationConfig, validation: Valida
     base = prepare_base_model(base_model)
     sft_model, grpo_model = training_stages(base, dataset, sft_selection, sft_arguments,
                                             sft_joint, grpo)
-    exported = export_model(grpo_model, export)
+    exported = export_model(grpo_model, dataset, export)
     base_eval = evaluate.with_options(substitutions={"label": "base"})(
         base, dataset, evaluation, "base", id="evaluate_base")
     sft_eval = evaluate.with_options(substitutions={"label": "sft"})(

@@ -14,8 +14,8 @@ embeddings) stays unquantised. The tokenizer files are copied from the merged fo
 so the tool tokens stay single tokens; the written folder is checked for that.
 
 Requirements are checked before any export work starts (`check_gpu_formats`): a CUDA device,
-the `llmcompressor` package (the `gpu` extra) and calibration rows. A selected format is never
-skipped silently.
+the `llmcompressor` package (installed by hand: docs/gpu-stack.md) and calibration rows. A
+selected format is never skipped silently.
 
 Deliberately left out: running any of this here (no GPU on the development machine), other
 schemes (FP8, NVFP4, W8A8), and evaluating the folders (`toolmodal evaluate --engine vllm`).
@@ -60,8 +60,8 @@ def missing_requirements(calibration: DatasetDict | None, split: str) -> list[st
     if not torch.cuda.is_available():
         missing.append("a CUDA GPU (torch.cuda.is_available() is False on this machine)")
     if importlib.util.find_spec(LIBRARY) is None:
-        missing.append(f"the {LIBRARY} package (install the gpu extra: pip install "
-                       "'toolmodal[gpu]')")
+        missing.append(f"the {LIBRARY} package (pip install llmcompressor==0.14.0.1 "
+                       "transformers==5.17.0 in the export environment: docs/gpu-stack.md)")
     if calibration is None:
         missing.append("calibration rows (pass the training dataset, CLI: --calibration-data DIR)")
     elif split not in calibration:
