@@ -9,6 +9,10 @@ different batches and their gradients were summed over both. The dataset fixture
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -16,7 +20,7 @@ from test_training import _changed, _row, _weights
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from toolmodal.training.config import SFTStageConfig
-from toolmodal.training.launch import launch_command, launch_dir
+from toolmodal.training.launch import LAUNCHER_ENV, launch_command, launch_dir
 from toolmodal.training.metrics import MetricsLogger, read_metrics
 from toolmodal.training.run import run_stage
 from toolmodal.training.sft import encode_rows, train_sft
@@ -79,3 +83,21 @@ def test_process_count_must_match_the_config(tiny_model_dir, data, tmp_path):
     with pytest.raises(ValueError, match="num_processes=2 in the config, but 1 process"):
         train_sft(model, tokenizer, examples, _config(num_processes=2), tmp_path,
                   MetricsLogger(tmp_path / "metrics.jsonl"))
+
+
+def test_launched_process_exits_when_its_launcher_is_killed():
+    """A `kill -9` of the step must not leave workers training into the folder a rerun uses."""
+    launcher = subprocess.Popen(["sleep", "60"])
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; from toolmodal.training.launch import "
+         "exit_with_launcher; exit_with_launcher(0.1); time.sleep(60)"],
+        env={**os.environ, LAUNCHER_ENV: str(launcher.pid)})
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            worker.wait(timeout=1)  # alive while its launcher is
+        launcher.kill()
+        launcher.wait()
+        assert worker.wait(timeout=60) == 1
+    finally:
+        launcher.kill()
+        worker.kill()

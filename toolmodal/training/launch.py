@@ -11,18 +11,24 @@ so the core launches the same command users run, with the stage's inputs written
 each process's Accelerator (created with `cpu=True`) then joins a gloo group instead of NCCL.
 (`--cpu` would pick accelerate's simple launcher, which starts a single process unless mpirun
 is configured.) The launched processes write the model, `metrics.jsonl` and `training_done.json`
-into the output folder; this process reads them back. Deliberately left out: several machines
-(`--num_machines` > 1), DeepSpeed and FSDP.
+into the output folder; this process reads them back. torchrun starts the workers in sessions of
+their own, so a `kill -9` of the step would leave them training and writing into the folder a
+rerun resumes from; each launched process therefore exits when the launching process (or its own
+launcher) is gone. Deliberately left out: several machines (`--num_machines` > 1), DeepSpeed and
+FSDP.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import torch
@@ -34,6 +40,7 @@ from toolmodal.training.metrics import MetricsHook, read_metrics
 from toolmodal.training.sft import DONE_FILE
 
 log = logging.getLogger(__name__)
+LAUNCHER_ENV = "TOOLMODAL_LAUNCHER_PID"  # set for the launched processes by `launch_stage`
 
 
 def launch_dir(out: Path) -> Path:
@@ -99,7 +106,8 @@ def launch_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GR
                              free_port())
     log.info("launching %s on %d processes: %s", config.stage, config.num_processes,
              shlex.join(command))
-    code = subprocess.run(command, check=False).returncode
+    env = {**os.environ, LAUNCHER_ENV: str(os.getpid())}
+    code = subprocess.run(command, env=env, check=False).returncode
     if code != 0:
         raise RuntimeError(f"stage {config.stage}: `{shlex.join(command)}` exited with "
                            f"code {code}; its output above names the cause")
@@ -109,3 +117,30 @@ def launch_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GR
         for hook in hooks or []:
             hook(step, row)
     return summary
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exit_with_launcher(interval: float = 2.0) -> None:
+    """In a process started by `launch_stage`: exit at once when the launching process dies or
+    this process's own launcher (torchrun) does, checked every `interval` seconds."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if launcher is None:  # launched by hand (`accelerate launch ... toolmodal train`)
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent and _alive(int(launcher)):
+            time.sleep(interval)
+        log.error("launching process %s is gone: stopping this training process", launcher)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-launcher", daemon=True).start()

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 
 from toolmodal.training.backend import load_for_training, save_model
 from toolmodal.training.config import STAGE_SPLITS, GRPOStageConfig, SFTStageConfig
-from toolmodal.training.launch import launch_stage
+from toolmodal.training.launch import exit_with_launcher, launch_stage
 from toolmodal.training.metrics import MetricsHook, MetricsLogger
 from toolmodal.training.sft import DONE_FILE, encode_rows, train_sft, write_done
 
@@ -62,6 +62,8 @@ def run_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig | GRPOS
     if state.num_processes != config.num_processes:
         raise ValueError(f"stage {config.stage}: num_processes={config.num_processes} in the "
                          f"config, but {state.num_processes} process(es) were launched")
+    if state.num_processes > 1:
+        exit_with_launcher()
     summary = _train(model_dir, train, validation, config, out, hooks, state.is_main_process)
     state.wait_for_everyone()
     return summary
