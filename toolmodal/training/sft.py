@@ -11,7 +11,7 @@ step, divided by their count), times the optional tool/argument token weights (1
 every `save_steps`; rerunning with the same output folder resumes from the last one.
 
 Data-parallel under `accelerate launch` (`num_processes` > 1): every process builds the same plan
-of micro-batches and takes its own share of each optimizer step's (process i the i-th slice), the
+of micro-batches and takes its own slice of each optimizer step's (process i the i-th), the
 loss goes through DDP (prepared by `accelerate.Accelerator`), and each token's loss is divided by
 the supervised-token count of the whole step over all processes, so an update equals that of one
 process on the union of the batches. Only the main process writes checkpoints and metrics. In a
