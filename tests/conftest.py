@@ -32,3 +32,14 @@ def bfcl_dir() -> Path:
     if not SHARED_BFCL.is_dir():
         pytest.skip(f"BFCL sample not found at {SHARED_BFCL}")
     return SHARED_BFCL
+
+
+@pytest.fixture(scope="module")
+def isolated_zenml(tmp_path_factory):
+    """A throwaway ZenML state for the module, so nothing touches the user's or the project's."""
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOOLMODAL_STATE_DIR", str(state))
+        patch.setenv("ZENML_CONFIG_PATH", str(state / ".zen" / "global"))
+        patch.setenv("ZENML_REPOSITORY_PATH", str(state))
+        yield state

@@ -19,19 +19,11 @@ from pydantic import TypeAdapter
 
 from toolmodal import runconfig
 
+# Importing the pipelines configures ZenML's environment: keep it off the project.
+pytestmark = pytest.mark.usefixtures("isolated_zenml")
+
 CONFIGS = runconfig.CONFIG_DIR
 OVERLAY_SETS = [[], ["cpu"], ["gpu"], ["gpu", "remote"], ["cpu", "docker.yaml"]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def isolated_zenml(tmp_path_factory):
-    """Importing the pipelines configures ZenML's environment: keep it off the project."""
-    state = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TOOLMODAL_STATE_DIR", str(state))
-        patch.setenv("ZENML_CONFIG_PATH", str(state / ".zen" / "global"))
-        patch.setenv("ZENML_REPOSITORY_PATH", str(state))
-        yield
 
 
 def _pipeline(name: str):

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Importing the pipelines configures ZenML's environment: keep it off the project.
+pytestmark = pytest.mark.usefixtures("isolated_zenml")
+
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.stack.yaml"
 RUN_FILE = REPO / "configs" / "stacks" / "kubernetes-gpu.yaml"
@@ -22,17 +25,6 @@ DOCKER_OVERLAY = REPO / "configs" / "docker.yaml"
 K8S = "orchestrator.kubernetes"
 GPU_TRAINING_STEPS = ["sft_selection", "sft_arguments", "sft_joint", "grpo"]
 GPU_EVAL_STEPS = ["evaluate_base", "evaluate_sft", "evaluate_grpo"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def zenml_home(tmp_path_factory):
-    """A throwaway ZenML state, so nothing here touches the user's or the project's."""
-    state = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TOOLMODAL_STATE_DIR", str(state))
-        patch.setenv("ZENML_CONFIG_PATH", str(state / ".zen" / "global"))
-        patch.setenv("ZENML_REPOSITORY_PATH", str(state))
-        yield
 
 
 def load(path: Path) -> dict:
