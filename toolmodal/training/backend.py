@@ -5,12 +5,14 @@ Both paths return a causal LM (optionally wrapped with LoRA) plus its tokenizer,
 CUDA, and unsloth pulls a CUDA torch: `gpu` extra only), so it is kept to the calls unsloth
 documents and is imported only there. With LoRA, the new tool-token embedding rows can train
 through peft's `trainable_token_indices`; `save_model` merges adapters before saving.
-Deliberately left out: quantised (4-bit) loading and multi-GPU.
+Deliberately left out: quantised (4-bit) loading; multi-GPU is `launch` (accelerate launch of the
+same command), not a loading concern.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -63,9 +65,11 @@ def lora_config(config: SFTStageConfig | GRPOStageConfig, token_ids: list[int]) 
 def _load_unsloth(model_dir: Path, config: SFTStageConfig | GRPOStageConfig):
     from unsloth import FastLanguageModel  # CUDA only (gpu extra)
 
+    # One GPU per process under `accelerate launch` (unsloth's DDP guide); rank 0 alone.
+    device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(model_dir), max_seq_length=unsloth_max_seq_length(config),
-        load_in_4bit=False, full_finetuning=not config.use_lora)
+        load_in_4bit=False, full_finetuning=not config.use_lora, device_map=device_map)
     if config.use_lora:
         model = FastLanguageModel.get_peft_model(
             model, r=config.lora_r, lora_alpha=config.lora_alpha,
