@@ -3,7 +3,9 @@
 Both train the same model (reloaded from disk for each), on the same rows, with the same
 completion-only loss, for the same number of optimizer steps. (a) is TRL 1.16's SFTTrainer with
 its default settings (prompt-completion data, so completion-only loss; gradient checkpointing on;
-its per-step entropy/accuracy metrics), (b) is `toolmodal.training.sft.train_sft`. Before
+its per-step entropy/accuracy metrics) except `bf16=False`: both train in fp32, as this CPU has
+no bf16 (TRL's default bf16 autocast would be emulated, slower, and flatter its baseline),
+(b) is `toolmodal.training.sft.train_sft`. Before
 training, both losses are computed on one identical batch to show they agree. Step time excludes
 model loading and tokenisation; peak RSS is sampled per phase from /proc.
 
@@ -98,7 +100,8 @@ def run_trl(args, rows: Dataset, tokenizer, out: Path) -> tuple[float, float, in
     config = SFTConfig(output_dir=str(out / "trl"), max_steps=args.steps,
                        per_device_train_batch_size=args.batch_size, learning_rate=2e-4,
                        max_length=args.max_length, logging_steps=1, save_strategy="no",
-                       report_to=[], use_cpu=True, seed=0, disable_tqdm=True)
+                       report_to=[], use_cpu=True, seed=0, disable_tqdm=True,
+                       bf16=False)  # TRL defaults to bf16 autocast: emulated on this CPU
     with PeakRSS() as rss:
         trainer = SFTTrainer(model=load(args.model), args=config, train_dataset=rows,
                              processing_class=tokenizer, callbacks=[timer])
