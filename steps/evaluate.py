@@ -20,6 +20,7 @@ from toolmodal.stack import work_dir
 @step(experiment_tracker=True, output_materializers={"eval_{label}": EvalReportMaterializer})
 def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: str,
              model_file: str | None = None, engine: EngineName | None = None,
+             lora_file: str | None = None,
              ) -> Annotated[EvalReport, ArtifactConfig(name="eval_{label}")]:
     """Evaluate `model` (or the file `model_file` inside it, e.g. a .gguf for llama.cpp).
 
@@ -28,10 +29,15 @@ def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: s
         model_file: Path inside the model folder to load instead of the folder.
         engine: Overrides `config.engine` (the exported GGUF runs on llama.cpp with otherwise
             the same settings).
+        lora_file: Path inside the model folder of a LoRA GGUF applied by llama.cpp (the
+            Q4_K_M correction adapter).
     """
     path = model.path if model_file is None else model.path / model_file
     if engine is not None:
         config = config.model_copy(update={"engine": engine})
+    if lora_file is not None:
+        engine_config = config.engine_config.model_copy(update={"lora": model.path / lora_file})
+        config = config.model_copy(update={"engine_config": engine_config})
     splits = {name: dataset[name].to_list() for name in config.test_splits}
     out = work_dir()
     report = run_evaluation(path, config, splits, out)

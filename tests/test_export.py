@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from gguf import GGUFReader
@@ -161,3 +162,18 @@ def test_pattern_shorthands_expanded(pattern: str, expected: str) -> None:
     from toolmodal.engines.llamacpp import expand_shorthands
 
     assert expand_shorthands(pattern) == expected
+
+
+def test_low_rank_factors_reproduce_a_low_rank_residual() -> None:
+    from toolmodal.export.residual import low_rank
+
+    rng = np.random.default_rng(0)
+    residual = (rng.normal(size=(12, 2)) @ rng.normal(size=(2, 20))).astype(np.float32)
+    a, b, kept = low_rank(residual, rank=4)
+    assert a.shape == (4, 20) and b.shape == (12, 4)
+    np.testing.assert_allclose(b @ a, residual, atol=1e-5)
+    assert kept == pytest.approx(1.0)
+    a, b, kept = low_rank(residual, rank=1)
+    assert a.shape == (1, 20) and 0.3 < kept < 1.0
+    a, b, kept = low_rank(np.zeros((3, 5), np.float32), rank=8)  # capped at 3; nothing to keep
+    assert a.shape == (3, 5) and kept == 1.0 and not (b @ a).any()

@@ -15,7 +15,7 @@ from toolmodal.calls import CALL_START, check_call, parse_output
 from toolmodal.chat import build_prompt
 from toolmodal.engines import EngineConfig, Request, load_engine
 from toolmodal.engines.llamacpp import gbnf_from_ebnf
-from toolmodal.export import ExportConfig, export_model
+from toolmodal.export import CORRECTION, ExportConfig, export_model
 from toolmodal.export.gguf import check_gguf
 from toolmodal.masking import grammar
 from toolmodal.schema import Param, Tool
@@ -54,8 +54,9 @@ def engine(exported: dict[str, Path]):
 
 
 def test_all_formats_written_and_checked(exported: dict[str, Path]) -> None:
-    assert list(exported) == ["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m"]
-    sizes = {fmt: path.stat().st_size for fmt, path in exported.items() if fmt != "merged"}
+    assert list(exported) == ["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m", CORRECTION]
+    sizes = {fmt: path.stat().st_size for fmt, path in exported.items()
+             if fmt not in ("merged", CORRECTION)}
     assert sizes["gguf-q4_k_m"] < sizes["gguf-q8_0"] < sizes["gguf-f16"]
     for fmt in sizes:
         assert set(check_gguf(exported[fmt])) == set(TOOL_TOKENS)

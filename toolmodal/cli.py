@@ -72,6 +72,8 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--limit", type=int, default=None, help="first N questions only")
     predict.add_argument("--max-new-tokens", type=int, default=256, help="generation budget")
     predict.add_argument("--batch-size", type=int, default=8, help="questions decoded together")
+    predict.add_argument("--lora", default=None,
+                         help="llamacpp: LoRA GGUF to apply (e.g. model-q4_k_m.lora.gguf)")
     predict.set_defaults(target="evaluate:predict")
     ev = sub.add_parser("eval", help="score BFCL predictions with BFCL's AST rules")
     ev.add_argument("--bfcl", required=True, help="BFCL question file")
@@ -89,6 +91,8 @@ def _export(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--calibration-data", default=None,
                         help="dataset folder (toolmodal data generate --out) calibrating "
                              "awq-int4 / gptq-int4")
+    export.add_argument("--correction-rank", type=int, default=64,
+                        help="rank of the Q4_K_M correction adapter (0: none)")
     export.set_defaults(target="export:export")
 
 

@@ -24,7 +24,7 @@ def predict(args: argparse.Namespace) -> int:
 
     questions = bfcl.load_questions(Path(args.bfcl))[:args.limit]
     config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                          hard_backend=args.backend)
+                          hard_backend=args.backend, lora=args.lora)
     engine = load_engine(args.engine, Path(args.model), config)
     started = time.perf_counter()
     lines, generations, _ = predict_bfcl(engine, questions, Path(args.bfcl).name,

@@ -20,10 +20,10 @@ def export(args: argparse.Namespace) -> int:
     """Write the requested formats of `--model` under `--out` and print one line per file."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    config = ExportConfig(formats=formats)
+    config = ExportConfig(formats=formats, correction_rank=args.correction_rank)
     calibration = load_from_disk(args.calibration_data) if args.calibration_data else None
     for fmt, path in export_model(Path(args.model), Path(args.out), config, calibration).items():
         size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else \
             path.stat().st_size
-        print(f"{fmt:12s} {size / 2**20:9.1f} MiB  {path}")
+        print(f"{fmt:16s} {size / 2**20:9.1f} MiB  {path}")
     return 0

@@ -53,6 +53,8 @@ class EngineConfig(BaseModel):
         hard_reasoning: Text allowed before the calls in hard mode: "none", "line" (one line,
             the default) or "free" (see `toolmodal.masking.grammar`).
         any_order: Whether hard mode lets arguments appear in any order (else schema order).
+        lora: llama.cpp only: a LoRA adapter GGUF applied to the model at load, e.g. the
+            Q4_K_M correction written by `toolmodal.export` (other engines refuse it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -63,6 +65,7 @@ class EngineConfig(BaseModel):
     hard_backend: HardBackend = "xgrammar"
     hard_reasoning: Literal["none", "line", "free"] = "line"
     any_order: bool = False
+    lora: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,13 @@ def load_engine(name: EngineName, model: Path, config: EngineConfig) -> Engine:
         name: "transformers", "vllm" or "llamacpp".
         model: HF model folder (transformers, vllm) or .gguf file (llamacpp).
         config: Shared engine settings.
+
+    Raises:
+        ValueError: `config.lora` is set for an engine other than llamacpp.
     """
+    if config.lora is not None and name != "llamacpp":
+        raise ValueError(f"engine {name!r} cannot apply the LoRA GGUF {config.lora} "
+                         "(EngineConfig.lora is for llamacpp)")
     if name == "transformers":
         from toolmodal.engines.transformers_engine import TransformersEngine
 

@@ -5,7 +5,11 @@
 - `merged/`: an fp32 HF folder (safetensors, tokenizer with the tool tokens, chat template);
   a PEFT adapter folder (one holding `adapter_config.json`) is merged into its base first;
 - `model-f16.gguf`: llama.cpp's own HF->GGUF converter run on `merged/`;
-- `model-q8_0.gguf`, `model-q4_k_m.gguf`: llama.cpp's quantizer run on the f16 file.
+- `model-q8_0.gguf`, `model-q4_k_m.gguf`: llama.cpp's quantizer run on the f16 file;
+- `model-q4_k_m.lora.gguf` (with Q4_K_M, unless `correction_rank` is 0): a LoRA adapter for
+  llama.cpp holding the low-rank correction of Q4_K_M towards the f16 file
+  (`toolmodal.export.residual`: without it, a fine-tune smaller than the base's Q4 grid is
+  rounded away). Run Q4_K_M with it: `EngineConfig(lora=...)`.
 
 Each GGUF file is checked before it counts as written: every tool token is one vocabulary entry
 of a non-normal type (control or user-defined, so llama.cpp never splits it), the chat template
@@ -38,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from toolmodal.export.gguf import check_gguf, convert_to_gguf, quantize_gguf
 from toolmodal.export.gpu_quant import GPU_FORMATS, check_gpu_formats, write_gpu_formats
 from toolmodal.export.merge import merge_to_hf
+from toolmodal.export.residual import adapter_name, write_residual_adapter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ ExportFormat = Literal["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m", "awq-in
 # The default selection (CPU); the GPU-only formats are opt-in.
 ALL_FORMATS: tuple[str, ...] = ("merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m")
 QUANTIZED: dict[str, str] = {"gguf-q8_0": "q8_0", "gguf-q4_k_m": "q4_k_m"}
+CORRECTION = "gguf-q4_k_m-lora"  # key of the Q4_K_M correction adapter in the result
 
 
 class ExportConfig(BaseModel):
@@ -58,6 +64,7 @@ class ExportConfig(BaseModel):
             tokenizer is detected). Needed only for vocabularies llama.cpp does not know,
             like the reduced tokenizer of the test fixture ("gemma4" for Gemma's).
         threads: Threads for quantizing.
+        correction_rank: Rank of the Q4_K_M correction adapter (0: write none).
         cache_dir: Where the llama.cpp converter is unpacked (None: ~/.cache/toolmodal).
         calibration_split: Dataset split whose rows calibrate `awq-int4` / `gptq-int4`.
         calibration_rows: How many rows of it (fewer when the split is smaller).
@@ -69,6 +76,7 @@ class ExportConfig(BaseModel):
     formats: list[ExportFormat] = Field(default_factory=lambda: list(ALL_FORMATS))
     tokenizer_pre: str | None = None
     threads: int = 2
+    correction_rank: int = Field(default=64, ge=0)
     cache_dir: Path | None = None
     calibration_split: str = "joint_train"
     calibration_rows: int = Field(default=128, ge=1)
@@ -91,7 +99,8 @@ def export_model(model: Path, out: Path, config: ExportConfig,
         calibration: The training dataset; needed only by the GPU formats.
 
     Returns:
-        Format -> written path, in the order of `ALL_FORMATS` then `GPU_FORMATS`.
+        Format -> written path, in the order of `ALL_FORMATS` then `GPU_FORMATS`; the Q4_K_M
+        correction adapter (if written) comes right after Q4_K_M, keyed `CORRECTION`.
 
     Raises:
         GPUQuantError: A GPU format was selected without CUDA, llm-compressor or calibration
@@ -113,6 +122,10 @@ def export_model(model: Path, out: Path, config: ExportConfig,
             if fmt in formats:
                 written[fmt] = quantize_gguf(f16, out / gguf_name(fmt), qtype, config.threads)
                 check_gguf(written[fmt])
+        if "gguf-q4_k_m" in written and config.correction_rank:
+            q4 = written["gguf-q4_k_m"]
+            written[CORRECTION] = write_residual_adapter(f16, q4, out / adapter_name(q4),
+                                                         config.correction_rank)
         if "gguf-f16" not in formats:
             written.pop("gguf-f16").unlink()
     written |= write_gpu_formats(merged, out, config.formats, calibration,
@@ -120,4 +133,5 @@ def export_model(model: Path, out: Path, config: ExportConfig,
                                  config.calibration_max_length)
     if "merged" not in formats:
         shutil.rmtree(merged)
-    return {fmt: written[fmt] for fmt in (*ALL_FORMATS, *GPU_FORMATS) if fmt in written}
+    order = (*ALL_FORMATS, CORRECTION, *GPU_FORMATS)
+    return {fmt: written[fmt] for fmt in order if fmt in written}
