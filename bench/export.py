@@ -143,9 +143,25 @@ def first_prompt(merged: Path, rows: list[dict]) -> str:
                                          add_generation_prompt=True)
 
 
-def table(results: dict[str, dict], modes: list[str]) -> str:
-    """Markdown table: one row per format, accuracy as the mean over splits per mode."""
-    head = ["format", "size MB", "load s", "peak RSS MB", "TTFT s", "decode tok/s"]
+def memory_bandwidth_gbs(mb: int = 256, rounds: int = 5) -> float:
+    """Read bandwidth of this machine: THREADS processes at once, each summing its own array."""
+    code = (f"import numpy as np, time\na = np.ones({mb * 2**18}, np.float32)\na.sum()\n"
+            f"t = time.perf_counter()\nfor _ in range({rounds}): a.sum()\n"
+            "print(time.perf_counter() - t)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(THREADS)]
+    seconds = max(float(proc.communicate()[0]) for proc in procs)
+    return THREADS * rounds * mb / 1024 / seconds
+
+
+def table(results: dict[str, dict], modes: list[str], bandwidth: float) -> str:
+    """Markdown table: one row per format, accuracy as the mean over splits per mode.
+
+    "bound tok/s": decode speed if each token only had to stream the weights (file size) once
+    from memory at `bandwidth` GB/s; no engine can decode faster on this machine.
+    """
+    head = ["format", "size MB", "load s", "peak RSS MB", "TTFT s", "decode tok/s",
+            "bound tok/s"]
     head += [f"acc {m}" for m in modes] + [f"drop {m}" for m in modes]
     head += [f"same as hf {m}" for m in modes]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -153,7 +169,8 @@ def table(results: dict[str, dict], modes: list[str]) -> str:
     for fmt, r in results.items():
         acc = r["mean_accuracy"]
         cells = [fmt, f"{r['size_mb']:.0f}", f"{r['load_s']:.2f}", f"{r['rss_mb']:.0f}",
-                 f"{r['ttft_s']:.3f}", f"{r['decode_tps']:.1f}"]
+                 f"{r['ttft_s']:.3f}", f"{r['decode_tps']:.1f}",
+                 f"{bandwidth * 1024 / r['size_mb']:.0f}"]
         cells += [f"{100 * acc[m]:.1f}" for m in modes]
         cells += [f"{100 * (ref['mean_accuracy'][m] - acc[m]):+.1f}" if ref else "n/a"
                   for m in modes]
@@ -236,9 +253,11 @@ def main() -> int:
     (args.out / "bench.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "export_s": export_s,
          "results": results}, indent=1))
+    bandwidth = memory_bandwidth_gbs()
     print(f"\nexport took {export_s:.0f} s; {args.limit} examples per split; "
-          f"accuracy in %, drop in points vs hf-fp32\n")
-    print(table(results, args.modes) + "\n\n" + split_table(results))
+          f"accuracy in %, drop in points vs hf-fp32; memory read bandwidth "
+          f"({THREADS} processes) {bandwidth:.1f} GB/s\n")
+    print(table(results, args.modes, bandwidth) + "\n\n" + split_table(results))
     return 0
 
 
