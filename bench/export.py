@@ -42,15 +42,13 @@ def _peak_rss_mb() -> float:
     return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
-def perf_gguf(path: Path, prompt: str, lora: Path | None = None) -> dict:
+def perf_gguf(path: Path, prompt: str, lora: Path | None, n_batch: int) -> dict:
     """Load time, TTFT, decode tok/s and peak RSS of a GGUF file (llama.cpp only)."""
     import llama_cpp
 
-    from toolmodal.engines.llamacpp import N_BATCH
-
     start = time.perf_counter()
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=THREADS,
-                          n_threads_batch=THREADS, n_batch=N_BATCH, n_ubatch=N_BATCH,
+                          n_threads_batch=THREADS, n_batch=n_batch, n_ubatch=n_batch,
                           verbose=False, lora_path=None if lora is None else str(lora))
     load = time.perf_counter() - start
     tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -91,8 +89,15 @@ def perf_hf(path: Path, prompt: str) -> dict:
 
 
 def measure_perf(fmt: str, path: Path, prompt_file: Path, lora: Path | None) -> dict:
-    """Run the perf measurement of one format in a fresh child process."""
-    cmd = [sys.executable, __file__, "--perf", fmt, str(path), str(prompt_file), str(lora)]
+    """Run the perf measurement of one format in a fresh child process.
+
+    The child gets the llama.cpp engine's batch size from here: importing the engine module
+    there would load torch (shared masking code) and count it in the GGUF's RSS.
+    """
+    from toolmodal.engines.llamacpp import N_BATCH
+
+    cmd = [sys.executable, __file__, "--perf", fmt, str(path), str(prompt_file), str(lora),
+           str(N_BATCH)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          env=os.environ | {"OMP_NUM_THREADS": str(THREADS)})
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -194,12 +199,14 @@ def split_table(results: dict[str, dict]) -> str:
 
 def measure(fmt: str, path: Path, lora: Path | None, splits: dict[str, list[dict]],
             prompt_file: Path, args) -> dict:
-    """Perf and accuracy of one format; cached in `--out/bench-<fmt>.json` for --reuse."""
+    """Perf and accuracy of one format, cached in `--out/bench-<fmt>.json`; with --reuse the
+    accuracy comes from that cache and only speed and memory are measured again."""
     cache = args.out / f"bench-{fmt}.json"
-    if args.reuse and cache.is_file():
-        return json.loads(cache.read_text())
     print(f"== {fmt}: {path}" + (f" + {lora.name}" if lora else ""), flush=True)
     result = {"size_mb": size_mb(path, lora), **measure_perf(fmt, path, prompt_file, lora)}
+    if args.reuse and cache.is_file():
+        kept = json.loads(cache.read_text())
+        return result | {k: kept[k] for k in ("accuracy", "raw", "mean_accuracy")}
     result["accuracy"], result["raw"] = accuracy(fmt, path, lora, splits, args)
     result["mean_accuracy"] = {m: sum(a[m] for a in result["accuracy"].values()) / len(splits)
                                for m in args.modes}
@@ -218,7 +225,8 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--tokenizer-pre", default=None, help="see ExportConfig.tokenizer_pre")
     parser.add_argument("--reuse", action="store_true",
-                        help="reuse exported files and per-format results already in --out")
+                        help="reuse exported files and per-format accuracy already in --out "
+                             "(speed and memory are measured again)")
     parser.add_argument("--formats",
                         default="hf-fp32,gguf-f16,gguf-q8_0,gguf-q4_k_m,gguf-q4_k_m+lora",
                         help="what to measure (hf-fp32 = the unexported model; "
@@ -262,10 +270,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--perf":
+    if len(sys.argv) == 7 and sys.argv[1] == "--perf":
         fmt, path, prompt = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]).read_text()
         lora = None if sys.argv[5] == "None" else Path(sys.argv[5])
         print(json.dumps(perf_hf(path, prompt) if fmt == "hf-fp32" else
-                         perf_gguf(path, prompt, lora)))
+                         perf_gguf(path, prompt, lora, int(sys.argv[6]))))
         sys.exit(0)
     sys.exit(main())
