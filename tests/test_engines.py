@@ -88,3 +88,13 @@ def test_load_engine_by_name(tiny_model_dir):
 def test_vllm_engine_needs_vllm(tiny_model_dir):
     with pytest.raises(ModuleNotFoundError, match="vllm"):
         load_engine("vllm", tiny_model_dir, EngineConfig())
+
+
+def test_llama_cpp_engine_module_does_not_load_torch() -> None:
+    """Serving a GGUF file must not pay torch's ~0.5 GB of RSS."""
+    import subprocess
+    import sys
+
+    code = "import sys, toolmodal.engines.llamacpp; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -18,8 +18,9 @@ from toolmodal.chat import build_prompt
 from toolmodal.engines import EngineConfig, Request
 from toolmodal.engines.transformers_engine import TransformersEngine
 from toolmodal.masking import grammar
-from toolmodal.masking.hard import HardMasker, tool_set_key
-from toolmodal.masking.soft import continuation_ids
+from toolmodal.masking.grammar import tool_set_key
+from toolmodal.masking.hard import HardMasker
+from toolmodal.masking.names import continuation_ids
 from toolmodal.schema import Param, Tool
 
 WEATHER = Tool(name="get_weather", parameters=(

@@ -36,13 +36,13 @@ import numpy as np
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from toolmodal.engines import EngineConfig, Generation, Request
-from toolmodal.export.gguf import import_llama_cpp
 from toolmodal.masking import grammar
-from toolmodal.masking.hard import tool_set_key
-from toolmodal.masking.soft import TAIL_TOKENS, continuation_ids, name_prefix
+from toolmodal.masking.names import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
 
 N_BATCH = 256
+# The llama-cpp-python release whose vendored converter writes our GGUF files (`export` extra).
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 _REGEX_RULE = re.compile(r'Regex\(("(?:[^"\\]|\\.)*")(?:, json_string=true)?\)')
 
 
@@ -162,6 +162,21 @@ def gbnf_from_ebnf(ebnf: str) -> str:
     return "\n".join(rules + (_pattern_rules(patterns) if patterns else [])) + "\n"
 
 
+def import_llama_cpp():
+    """Import llama_cpp, checking it is the version whose converter wrote our files.
+
+    Raises:
+        ImportError: Another llama-cpp-python version is installed.
+    """
+    import llama_cpp
+
+    if llama_cpp.__version__ != LLAMA_CPP_PYTHON_VERSION:
+        raise ImportError(f"llama-cpp-python {llama_cpp.__version__} is installed but the "
+                          f"converter is pinned to {LLAMA_CPP_PYTHON_VERSION}; install "
+                          "the `export` extra")
+    return llama_cpp
+
+
 class LlamaCppEngine:
     """Greedy generation from a GGUF file with optional soft or hard masking."""
 
@@ -232,7 +247,7 @@ class LlamaCppEngine:
 
     def _grammar(self, tools: list[Tool]):
         """The compiled-once GBNF grammar of the output language for this tool set."""
-        key = tool_set_key(tools)
+        key = grammar.tool_set_key(tools)
         if key not in self._grammars:
             gbnf = gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
                                                self.config.any_order))

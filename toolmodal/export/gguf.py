@@ -28,12 +28,12 @@ from pathlib import Path
 
 from gguf import GGUFReader
 
+from toolmodal.engines.llamacpp import LLAMA_CPP_PYTHON_VERSION, import_llama_cpp
 from toolmodal.export.merge import ExportError
 from toolmodal.tool_tokens import TOOL_TOKENS
 
 log = logging.getLogger(__name__)
 
-LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 _VENDOR = "vendor/llama.cpp/"
 _CONVERTER_PARTS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/gguf/")
 # GGUF token types llama.cpp never splits: CONTROL (3) and USER_DEFINED (4).
@@ -155,17 +155,6 @@ def quantize_gguf(src: Path, out: Path, qtype: str, threads: int = 2) -> Path:
         raise ExportError(f"llama.cpp failed to quantize {src} to {qtype}")
     os.replace(tmp, out)
     return out
-
-
-def import_llama_cpp():
-    """Import llama_cpp, checking it is the version whose converter wrote our files."""
-    import llama_cpp
-
-    if llama_cpp.__version__ != LLAMA_CPP_PYTHON_VERSION:
-        raise ExportError(f"llama-cpp-python {llama_cpp.__version__} is installed but the "
-                          f"converter is pinned to {LLAMA_CPP_PYTHON_VERSION}; install "
-                          "the `export` extra")
-    return llama_cpp
 
 
 def tool_token_ids(path: Path) -> dict[str, int]:

@@ -31,6 +31,7 @@ Deliberately left out: compiling and applying masks (see `toolmodal.masking.hard
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, Literal
@@ -133,3 +134,9 @@ def regex(tools: list[Tool], reasoning: Reasoning = "line") -> str:
         return text
     body = build_regex_from_schema(json.dumps(call_schema(tools)), r"[ ]?")
     return f"{text}({re.escape(CALL_START)}{body}{re.escape(CALL_END)})*"
+
+
+def tool_set_key(tools: list[Tool]) -> str:
+    """Order-free content hash of a tool set (the grammar does not depend on tool order)."""
+    joined = "\n".join(sorted(t.content_hash() for t in tools))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()

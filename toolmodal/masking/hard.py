@@ -18,7 +18,6 @@ Deliberately left out: soft masking (`toolmodal.masking.soft`), generation itsel
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
 import torch
@@ -28,12 +27,6 @@ from toolmodal.masking import grammar
 from toolmodal.schema import Tool
 
 Backend = Literal["xgrammar", "outlines", "llguidance"]
-
-
-def tool_set_key(tools: list[Tool]) -> str:
-    """Order-free content hash of a tool set (the grammar does not depend on tool order)."""
-    joined = "\n".join(sorted(t.content_hash() for t in tools))
-    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 
 class HardMasker:
@@ -76,7 +69,7 @@ class HardMasker:
 
     def compiled(self, tools: list[Tool]) -> object:
         """The backend's compiled grammar for this tool set (cached)."""
-        key = tool_set_key(tools)
+        key = grammar.tool_set_key(tools)
         if key not in self._cache:
             self._cache[key] = self._compile(tools)
         return self._cache[key]

@@ -11,17 +11,11 @@ Deliberately left out: any constraint on arguments or format (that is hard maski
 
 from __future__ import annotations
 
-import re
-
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from toolmodal.calls import CALL_START
+from toolmodal.masking.names import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
-
-_NAME_POSITION = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"]*)$')
-_AFTER_NAME = '", "arguments": {'
-TAIL_TOKENS = 32  # recent tokens decoded to find a name position
 
 
 def token_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
@@ -32,27 +26,6 @@ def token_strings(tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
         if token_id not in special and not token.startswith("<0x"):
             table.setdefault(token.replace("\u2581", " "), []).append(token_id)
     return table
-
-
-def name_prefix(tail: str) -> str | None:
-    """The part of a tool name written so far when `tail` (recent text) ends inside the name
-    of the last call; None anywhere else."""
-    if CALL_START not in tail:
-        return None
-    match = _NAME_POSITION.match(tail.rsplit(CALL_START, 1)[1])
-    return None if match is None else match.group(1)
-
-
-def continuation_ids(partial: str, names: list[str], table: dict[str, list[int]]) -> list[int]:
-    """Ids of tokens that extend `partial` along one of `names` (past its closing quote)."""
-    ids: set[int] = set()
-    for name in names:
-        if not name.startswith(partial):
-            continue
-        rest = name[len(partial):] + _AFTER_NAME
-        for end in range(1, len(rest) + 1):
-            ids.update(table.get(rest[:end], ()))
-    return sorted(ids)
 
 
 class SoftMasker:
