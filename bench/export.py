@@ -92,7 +92,8 @@ def measure_perf(fmt: str, path: Path, prompt_file: Path, lora: Path | None) -> 
     """Run the perf measurement of one format in a fresh child process.
 
     The child gets the llama.cpp engine's batch size from here: importing the engine module
-    there would load torch (shared masking code) and count it in the GGUF's RSS.
+    there would count its own imports (pydantic, transformers' chat-template code; ~30 MB) in
+    the GGUF's RSS, which should be llama-cpp-python's alone.
     """
     from toolmodal.engines.llamacpp import N_BATCH
 
@@ -163,7 +164,8 @@ def table(results: dict[str, dict], modes: list[str], bandwidth: float) -> str:
     """Markdown table: one row per format, accuracy as the mean over splits per mode.
 
     "bound tok/s": decode speed if each token only had to stream the weights (file size) once
-    from memory at `bandwidth` GB/s; no engine can decode faster on this machine.
+    from memory at `bandwidth` GB/s; an estimate (numpy's streaming rate, not a hardware peak:
+    llama.cpp may beat it by a few percent, as f16 did).
     """
     head = ["format", "size MB", "load s", "peak RSS MB", "TTFT s", "decode tok/s",
             "bound tok/s"]
