@@ -52,7 +52,9 @@ def test_correction_brings_q4_weights_towards_f16(exported) -> None:
     """Rank 16 of 64: random quantization noise is full rank, so only a part goes."""
     f16, q4 = _matrices(exported["gguf-f16"]), _matrices(exported["gguf-q4_k_m"])
     lora = _matrices(exported[CORRECTION])
-    for name in (n for n in q4 if f"{n}.lora_a" in lora):
+    names = [n for n in q4 if f"{n}.lora_a" in lora]
+    assert names
+    for name in names:
         corrected = q4[name] + lora[f"{name}.lora_b"] @ lora[f"{name}.lora_a"]
         before = np.linalg.norm(f16[name] - q4[name])
         assert np.linalg.norm(f16[name] - corrected) < 0.95 * before, name
