@@ -12,9 +12,13 @@ from toolmodal.validation import ValidationConfig
 
 
 @pipeline
-def data_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig):
-    """Ingest `schemas`, generate and validate; returns the validated dataset artifact."""
+def data_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig,
+                  base=None):
+    """Ingest `schemas`, generate and validate; returns the validated dataset artifact.
+
+    `base` (the prepared base model artifact, in the full pipeline) lets the gate bound the
+    requests' naturalness under it; alone, the data pipeline skips that check."""
     catalogue = ingest_schemas(schemas)
     dataset, card, _ = generate_data(catalogue, generation)
-    validated, _, _ = validate_data(dataset, card, validation)
+    validated, _, _ = validate_data(dataset, card, validation, base)
     return validated

@@ -28,8 +28,8 @@ def full_pipeline(schemas: str, generation: GenerationConfig, validation: Valida
                   exported_engine: EngineName, exported_file: str, exported_lora: str | None,
                   promotion: PromotionConfig):
     """Everything, in order; each stage's settings come from configs/ (see configs/full.yaml)."""
-    dataset = data_pipeline(schemas, generation, validation)
     base = prepare_base_model(base_model)
+    dataset = data_pipeline(schemas, generation, validation, base)
     sft_model, grpo_model = training_stages(base, dataset, sft_selection, sft_arguments,
                                             sft_joint, grpo)
     exported = export_model(grpo_model, dataset, export)
