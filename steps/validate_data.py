@@ -14,6 +14,7 @@ from zenml import log_metadata, step
 from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
 from zenml.types import HTMLString
 
+from materializers.model_dir import ModelDir
 from toolmodal.stack import work_dir
 from toolmodal.validation import (
     ValidationConfig,
@@ -25,11 +26,14 @@ from toolmodal.validation import (
 
 
 @step(output_materializers={"validated_dataset": HFDatasetMaterializer})
-def validate_data(dataset: DatasetDict, card: dict, config: ValidationConfig) -> tuple[
+def validate_data(dataset: DatasetDict, card: dict, config: ValidationConfig,
+                  base_model: ModelDir | None = None) -> tuple[
         Annotated[DatasetDict, "validated_dataset"], Annotated[dict, "validation_summary"],
         Annotated[HTMLString, "validation_report"]]:
-    """Pass `dataset` on unchanged if every expectation holds; raise otherwise."""
-    outcome = validate_dataset(dataset, card, config)
+    """Pass `dataset` on unchanged if every expectation holds; raise otherwise. With
+    `base_model`, the requests' naturalness under it is bounded too."""
+    model_dir = None if base_model is None else base_model.path
+    outcome = validate_dataset(dataset, card, config, model_dir=model_dir)
     result = summary(outcome)
     log_metadata({"success": outcome.success, "failed": result["failed"], "rows": outcome.rows})
     html_path, _ = write_report(outcome, work_dir())

@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 from toolmodal.calls import ToolCall, check_call
-from toolmodal.datagen.values import sample_value
+from toolmodal.datagen.values import order_pairs, sample_value
 from toolmodal.schema import Param, Tool
 
 DEFAULT_RESULT = Param(type="object", properties=(Param(name="status", type="string",
@@ -52,9 +52,12 @@ def execute(call: ToolCall, tools: list[Tool]) -> Any:
 
 
 def result_value(param: Param, rng: random.Random) -> Any:
-    """A fake value for a return schema: every declared property is present."""
+    """A fake value for a return schema: every declared property is present, each of the kind
+    its name says (`sent_at` a date-time, `html_link` a URL), paired fields ordered
+    (`temp_min` below `temp_max`)."""
     if param.type == "object" and param.properties:
-        return {p.name: result_value(p, rng) for p in param.properties}
+        value = {p.name: result_value(p, rng) for p in param.properties}
+        return order_pairs(param.properties, value, rng)
     if param.type == "array" and param.items is not None:
         return [result_value(param.items, rng) for _ in range(2)]
     if param.type in ("null", "any"):

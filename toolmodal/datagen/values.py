@@ -1,48 +1,36 @@
 """Argument values sampled from a parameter schema, and every surface form a value may take.
 
-`sample_value` draws a canonical value of the declared type (dates normalised to the format the
-schema asks for, numbers inside their range, enum members). `surface_forms` lists the ways the
-same value may be written in a query (dates in several formats, numbers in words, units, hours
-for minutes...); the query writer picks one, the semantic verifier accepts any. Names of
-parameters steer what kind of string is drawn (a city for `location`, an e-mail for `to`...).
+`sample_value` draws a canonical value of the declared type: dates near a fixed reference date
+in the format the schema asks for, numbers inside their range and round the way people write
+them, enum members, strings of the kind the parameter holds (`patterns.string_kind`: an e-mail
+for `to`, a city for `location`...) drawn from `data/values`. `sample_arguments` draws a call's
+arguments and `order_pairs` makes paired parameters agree (start before end, min below max,
+check-in before check-out, latitude and longitude of one city). `surface_forms` lists the ways a
+value may be written in a query (dates in words, numbers in words, units, 12-hour times...); the
+query writer picks one, the semantic verifier accepts any.
 
-Deliberately left out: generating strings from arbitrary regex patterns (a sampled value that
-misses a pattern is rejected by verification and counted) and locale-specific formats.
+Deliberately left out: locale-specific formats and constraints between more than two parameters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import re
 from functools import lru_cache
 from typing import Any
 
-from toolmodal.datagen.patterns import sample_pattern
-from toolmodal.schema import Param
+from toolmodal.datagen.patterns import (
+    DATE_FORMATS,
+    REFERENCE_DATE,
+    kind_value,
+    satisfy_pattern,
+    string_kind,
+    value_lists,
+)
+from toolmodal.schema import Param, Tool
 
-CITIES = ["Oslo", "Lyon", "Kyoto", "Lisbon", "Denver", "Nairobi", "Porto Alegre", "Hanoi",
-          "Vancouver", "Edinburgh", "Marrakesh", "Tallinn", "Austin", "Bergen", "Cusco"]
-COUNTRIES = ["Norway", "France", "Japan", "Portugal", "Kenya", "Brazil", "Canada", "Chile"]
-PEOPLE = ["Ada Moreau", "Kenji Sato", "Priya Nair", "Lars Berg", "Amara Okafor", "Diego Ruiz",
-          "Mei Lin", "Sofia Rossi", "Tomas Novak", "Hana Kim"]
-TOPICS = ["solar panels", "sourdough bread", "electric bikes", "jazz festivals", "tax deadlines",
-          "remote work", "coral reefs", "chess openings", "budget travel", "rust programming",
-          "marathon training", "quarterly report", "vintage cameras", "home insurance"]
-WORDS = ["alpha", "harbor", "maple", "orbit", "quartz", "summit", "velvet", "cobalt", "ember"]
-LANGS = ["en", "fr", "de", "es", "ja", "pt", "it", "nl"]
-CURRENCIES = ["USD", "EUR", "GBP", "JPY", "NOK", "CAD", "BRL", "CHF"]
-TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SAP", "ASML", "SHOP"]
-COUNTRY_CODES = ["NO", "FR", "JP", "PT", "KE", "BR", "CA", "DE", "US", "GB"]
-AIRPORTS = ["OSL", "LYS", "KIX", "LIS", "DEN", "NBO", "POA", "HAN", "YVR", "EDI", "BER", "JFK"]
-TIMEZONES = ["Europe/Oslo", "Europe/Lisbon", "Asia/Tokyo", "America/Denver", "Africa/Nairobi"]
-TABLES = ["orders", "customers", "sales.orders", "inventory", "analytics.events"]
-DATABASES = ["analytics", "crm_prod", "warehouse", "billing", "inventory_db"]
-HANDLES = ["#release-planning", "#general", "#ops", "@lars.berg", "@mei_lin"]
-# realistic strings tried first when a parameter has a pattern (see patterns.sample_pattern)
-PATTERN_CANDIDATES = [*COUNTRY_CODES, *CURRENCIES, *AIRPORTS, *LANGS, *TICKERS, *TIMEZONES,
-                      *TABLES, *HANDLES, "XNAS", "XLON", "XPAR", ":palm_tree:", ":rocket:", "x",
-                      "t", "BA283", "LH 400", "SAVE2025", "WELCOME10"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December"]
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -54,8 +42,16 @@ UNITS = [("km", "km", ["kilometers", "kilometres"]), ("meter", "m", ["meters", "
          ("celsius", "°C", ["degrees Celsius"]), ("kg", "kg", ["kilograms"]),
          ("percent", "%", ["percent"]), ("minute", "min", ["minutes"]),
          ("second", "s", ["seconds"]), ("mile", "mi", ["miles"]), ("hour", "h", ["hours"])]
-DATE_FORMATS = {"iso": "%Y-%m-%d", "us": "%m/%d/%Y", "eu": "%d.%m.%Y",
-                "datetime": "%Y-%m-%dT%H:%M"}
+# words that put a date in the past of the reference date
+_PAST = re.compile(r"\b(past|historical|earliest|since|after|modified|published|received|"
+                   r"posted|created|observed|as of)\b")
+# (lower word, upper word): parameters named alike but for these words are an ordered pair
+ORDERED_WORDS = [("start", "end"), ("starts", "ends"), ("from", "to"), ("min", "max"),
+                 ("minimum", "maximum"), ("lower", "upper"), ("low", "high"), ("in", "out"),
+                 ("pickup", "dropoff"), ("departure", "return"), ("after", "before"),
+                 ("since", "until"), ("earliest", "latest"), ("first", "last"),
+                 ("begin", "end")]
+_LOWER = {a: b for a, b in ORDERED_WORDS}
 
 
 @lru_cache(maxsize=65536)
@@ -80,26 +76,29 @@ def number_words(n: int) -> str | None:
     return number_words(n // 1000) + " thousand" + rest
 
 
+def kind_of(param: Param) -> str:
+    """What a string parameter holds (see `patterns.string_kind`)."""
+    return string_kind(words_of(param.name), param.description.lower(), param.pattern)
+
+
 def date_format(param: Param) -> str | None:
-    """The canonical strftime format a date parameter expects, or None if it is not a date."""
+    """The canonical strftime format a date or date-time parameter expects, or None."""
     if param.type != "string":
         return None
-    return _date_format(param.name, param.description, param.pattern or "")
+    return _date_format(kind_of(param), f"{param.description} {param.pattern or ''}".lower())
 
 
 @lru_cache(maxsize=65536)
-def _date_format(name: str, description: str, pattern: str) -> str | None:
-    text = f"{name} {description} {pattern}".lower()
-    if "yyyy-mm-ddthh:mm" in text:
+def _date_format(kind: str, text: str) -> str | None:
+    if kind == "datetime":
         return DATE_FORMATS["datetime"]
+    if kind != "date":
+        return None
     if "mm/dd/yyyy" in text:
         return DATE_FORMATS["us"]
     if "dd.mm.yyyy" in text:
         return DATE_FORMATS["eu"]
-    names = words_of(name).split()
-    if "yyyy-mm-dd" in text or ("date" in names and "time" not in names):
-        return DATE_FORMATS["iso"]
-    return None
+    return DATE_FORMATS["iso"]
 
 
 def unit_of(param: Param) -> tuple[str, list[str]] | None:
@@ -116,6 +115,14 @@ def _unit_of(name: str, description: str) -> tuple[str, list[str]] | None:
     return None
 
 
+def sample_arguments(tool: Tool, rng: random.Random, optional_rate: float) -> dict[str, Any]:
+    """Required parameters always, each optional one with probability `optional_rate`; paired
+    parameters then agree (`order_pairs`)."""
+    args = {p.name: sample_value(p, rng) for p in tool.parameters
+            if p.required or rng.random() < optional_rate}
+    return order_pairs(tool.parameters, args, rng)
+
+
 def sample_value(param: Param, rng: random.Random, depth: int = 0) -> Any:
     """Draw a canonical value of `param`'s declared type that respects its enum and range."""
     if param.enum:
@@ -129,9 +136,10 @@ def sample_value(param: Param, rng: random.Random, depth: int = 0) -> Any:
         return _sample_number(param, rng)
     if kind == "array":
         item = item_param(param)
-        count = rng.randint(2, 3)
-        values = [sample_value(item, rng, depth + 1) for _ in range(count)]
-        return _dedupe(values)
+        if item.type == "array":  # a matrix: rows of equal length
+            return [[sample_value(item_param(item), rng, depth + 2) for _ in range(2)]
+                    for _ in range(2)]
+        return _dedupe([sample_value(item, rng, depth + 1) for _ in range(rng.randint(2, 3))])
     if kind == "object":
         return _sample_object(param, rng, depth)
     return _sample_string(param, rng)
@@ -141,13 +149,13 @@ def _sample_object(param: Param, rng: random.Random, depth: int) -> dict[str, An
     """Required properties plus some optional ones (at least one); a free-form object gets one
     made-up entry."""
     if not param.properties:
-        return {rng.choice(["name", "status", "label"]): rng.choice(TOPICS)}
+        return {rng.choice(["name", "status", "label"]): rng.choice(value_lists()["topics"])}
     value = {p.name: sample_value(p, rng, depth + 1) for p in param.properties
              if p.required or rng.random() < 0.5}
     if not value:
         prop = rng.choice(param.properties)
         value[prop.name] = sample_value(prop, rng, depth + 1)
-    return value
+    return order_pairs(param.properties, value, rng)
 
 
 def property_of(param: Param, key: str) -> Param:
@@ -174,101 +182,143 @@ def _dedupe(values: list[Any]) -> list[Any]:
     return out
 
 
+def _nice(value: float) -> float:
+    """Round to two significant digits, as people pick limits (1200, 45, 0.35)."""
+    if value == 0:
+        return 0.0
+    return round(value, 1 - int(math.floor(math.log10(abs(value)))))
+
+
 def _sample_int(param: Param, rng: random.Random) -> int:
     low = int(param.minimum) if param.minimum is not None else 1
     high = int(param.maximum) if param.maximum is not None else max(low + 1, 120)
-    if param.maximum is None and rng.random() < 0.5:
+    near = (max(low, REFERENCE_DATE.year - 8), REFERENCE_DATE.year + 1 if param.maximum is None
+            else min(high, REFERENCE_DATE.year + 1))
+    if "year" in words_of(param.name).split() and near[0] <= near[1]:
+        low, high = near
+    elif param.maximum is None and rng.random() < 0.5:
         high = min(high, low + 20)  # small numbers so some are written in words
-    value = rng.randint(low, high)
+    if high - low <= 30:
+        value = rng.randint(low, high)
+    else:  # log-uniform and rounded: 300 seconds, 5000 characters, not 153421
+        value = int(_nice(math.exp(rng.uniform(math.log(max(low, 1)), math.log(high)))))
     if unit_of(param) and unit_of(param)[0] == "min" and rng.random() < 0.3:
         value = rng.randint(1, 4) * 60  # whole hours, written "2 hours" in the query
-    return value if (param.maximum is None or value <= param.maximum) else low
+    return min(max(value, low), high)
 
 
 def _sample_number(param: Param, rng: random.Random) -> float:
+    words = words_of(param.name).split()
+    if {"latitude", "lat", "longitude", "lon", "lng"} & set(words):
+        city = rng.choice(value_lists()["cities"])
+        return city["lat"] if {"latitude", "lat"} & set(words) else city["lon"]
     low = param.minimum if param.minimum is not None else 0.0
     high = param.maximum if param.maximum is not None else low + 500.0
-    return round(rng.uniform(low, high), rng.choice([1, 2]))
+    if high - low <= 10:
+        return round(rng.uniform(low, high), 1)
+    value = _nice(math.exp(rng.uniform(math.log(max(low, 1.0)), math.log(high))))
+    return float(min(max(value, low), high))
 
 
 def _sample_string(param: Param, rng: random.Random) -> str:
+    kind = kind_of(param)
     fmt = date_format(param)
     if fmt is not None:
-        day = dt.datetime(2025, 1, 1) + dt.timedelta(days=rng.randint(0, 700),
-                                                     minutes=15 * rng.randint(28, 88))
-        return day.strftime(fmt)
-    value = _string_by_name(words_of(param.name), param.description.lower(), rng)
-    if param.pattern is not None and not re.fullmatch(param.pattern, value):
-        kind = string_kind(words_of(param.name), param.description.lower())
-        preferred = {"city": AIRPORTS, "country": COUNTRY_CODES, "currency": CURRENCIES,
-                     "language": LANGS, "ticker": TICKERS, "table": TABLES,
-                     "timezone": TIMEZONES, "database": DATABASES}.get(kind, [])
-        value = sample_pattern(param.pattern, rng, [preferred, PATTERN_CANDIDATES])
+        value = _date_value(param, fmt, rng)
+    else:
+        value = kind_value(kind, rng, words_of(param.name))
+    if param.pattern is not None and not re.search(param.pattern, value):
+        value = satisfy_pattern(param.pattern, kind, rng, f"parameter {param.name!r}")
     if param.max_length is not None:
         value = value[: param.max_length]
     return value
 
 
-_STRING_RULES = [(re.compile(pattern), kind) for pattern, kind in [
-    (r"\b(email|recipient|sender)", "email"), (r"\b(url|link|website|endpoint)\b", "url"),
-    (r"\b(path|file|filename|directory|folder)\b", "path"),
-    (r"\b(timezone|time zone|tz)\b", "timezone"), (r"\b(time)\b", "time"),
-    (r"\b(table)\b", "table"), (r"\b(database|db|connection)\b", "database"),
-    (r"\b(city|location|place|destination|origin|address)\b", "city"),
-    (r"\b(country)\b", "country"), (r"\b(currency)\b", "currency"),
-    (r"\b(symbol|ticker)\b", "ticker"), (r"\b(lang|language|locale)\b", "language"),
-    (r"\b(query|keyword|keywords|search|term|topic|q)\b", "topic"),
-    (r"\b(name|user|username|author|attendee|contact|person|owner)\b", "person"),
-    (r"\b(id|key|code|token|number)\b", "id"), (r"\b(sql|statement)\b", "sql"),
-    (r"\b(expression|formula)\b", "expression"), (r"\b(subject|title)\b", "title"),
-    (r"\b(body|message|text|content|note|comment|description)\b", "message")]]
-_ENDPOINTS = re.compile(r"\b(to|from|cc|bcc)\b")
+def _date_value(param: Param, fmt: str, rng: random.Random) -> str:
+    """A day near the reference date: in the past for past-looking parameters (history, birth
+    dates), else within the next six months; times on the quarter hour in the daytime."""
+    text = f"{words_of(param.name)} {param.description.lower()}"
+    if "birth" in text:
+        day = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
+    elif _PAST.search(text):
+        day = REFERENCE_DATE - dt.timedelta(days=rng.randint(1, 365))
+    else:
+        day = REFERENCE_DATE + dt.timedelta(days=rng.randint(0, 180))
+    moment = dt.datetime(day.year, day.month, day.day, rng.randint(7, 20), 15 * rng.randint(0, 3))
+    return moment.strftime(fmt)
+
+
+def order_pairs(params: tuple[Param, ...], args: dict[str, Any],
+                rng: random.Random) -> dict[str, Any]:
+    """Make paired arguments agree: the lower of an ordered pair (`start_date`/`end_date`,
+    `min_price`/`max_price`, `check_in`/`check_out`...) comes first, latitude and longitude
+    come from one city. Returns a new dict; other arguments are unchanged."""
+    out = dict(args)
+    by_name = {p.name: p for p in params}
+    for low, high in ordered_pairs(params):
+        if low.name in out and high.name in out:
+            out[low.name], out[high.name] = _ordered(low, high, out[low.name], out[high.name],
+                                                     rng)
+    lat = next((n for n in out if words_of(n) in ("lat", "latitude")), None)
+    lon = next((n for n in out if words_of(n) in ("lon", "lng", "longitude")), None)
+    if lat and lon and by_name[lat].type == by_name[lon].type == "number":
+        city = rng.choice(value_lists()["cities"])
+        out[lat], out[lon] = city["lat"], city["lon"]
+    return out
+
+
+def ordered_pairs(params: tuple[Param, ...]) -> list[tuple[Param, Param]]:
+    """(lower, upper) parameter pairs whose values must be ordered: names equal but for one
+    word of `ORDERED_WORDS`, both numbers or both dates/times."""
+    return _ordered_pairs(params)
 
 
 @lru_cache(maxsize=65536)
-def string_kind(name: str, description: str) -> str:
-    """What a string parameter holds, judged by its name first, then its description."""
-    if _ENDPOINTS.search(name):
-        return "email" if "email" in description or "@" in description else "city"
-    if re.search(r"\bpath\b", description) and not re.search(r"\b(url|link)\b", name):
-        return "path"
-    for text in (name, description):
-        for pattern, kind in _STRING_RULES:
-            if pattern.search(text):
-                return kind
-    return "topic"
+def _ordered_pairs(params: tuple[Param, ...]) -> list[tuple[Param, Param]]:
+    pairs = []
+    for low in params:
+        for high in params:
+            if _pair_names(words_of(low.name).split(), words_of(high.name).split()) and \
+                    _comparable(low) and _comparable(high):
+                pairs.append((low, high))
+    return pairs
 
 
-def _string_by_name(name: str, description: str, rng: random.Random) -> str:
-    kind = string_kind(name, description)
-    if kind == "email":
-        return _email(rng)
-    if kind == "url":
-        return f"https://{rng.choice(WORDS)}.example.com/{rng.choice(WORDS)}"
-    if kind == "path":
-        return f"/home/user/{rng.choice(WORDS)}/{rng.choice(TOPICS).replace(' ', '_')}.txt"
-    if kind == "time":
-        return f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30'])}"
-    if kind == "id":
-        return f"{rng.choice(WORDS)[:3].upper()}-{rng.randint(1000, 9999)}"
-    if kind == "sql":
-        return f"SELECT * FROM {rng.choice(WORDS)} LIMIT {rng.randint(2, 50)}"
-    if kind == "expression":
-        return f"{rng.randint(2, 99)} * {rng.randint(2, 99)} + {rng.randint(1, 9)}"
-    if kind == "title":
-        return f"{rng.choice(TOPICS).capitalize()} update"
-    if kind == "message":
-        return (f"{rng.choice(['Reminder', 'Heads up', 'FYI'])}: {rng.choice(TOPICS)} "
-                f"{rng.choice(['moved to Friday', 'is confirmed', 'needs review'])}")
-    lists = {"city": CITIES, "country": COUNTRIES, "currency": CURRENCIES, "ticker": TICKERS,
-             "language": LANGS, "person": PEOPLE, "topic": TOPICS, "table": TABLES,
-             "timezone": TIMEZONES, "database": DATABASES}
-    return rng.choice(lists[kind])
+def _pair_names(a: list[str], b: list[str]) -> bool:
+    if len(a) != len(b):
+        return False
+    diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return len(diff) == 1 and _LOWER.get(diff[0][0]) == diff[0][1]
 
 
-def _email(rng: random.Random) -> str:
-    first, last = rng.choice(PEOPLE).lower().split()
-    return f"{first}.{last}@{rng.choice(WORDS)}.example.com"
+def _comparable(param: Param) -> bool:
+    return param.type in ("integer", "number") or date_format(param) is not None or (
+        param.type == "string" and kind_of(param) == "time")
+
+
+def sort_key(value: Any, param: Param) -> Any:
+    """A comparable key for a pair member: the number, or the parsed date/time."""
+    if isinstance(value, (int, float)):
+        return value
+    fmt = date_format(param) or "%H:%M"
+    return dt.datetime.strptime(value, fmt)
+
+
+def _ordered(low: Param, high: Param, a: Any, b: Any, rng: random.Random) -> tuple[Any, Any]:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        a, b = sorted((a, b))
+        if a == b and (high.maximum is None or b + 1 <= high.maximum):
+            b = b + 1 if isinstance(b, int) else _nice(b * 1.5 + 1)
+        return a, b
+    start = sort_key(a, low)
+    if date_format(high) is None:  # clock times: an hour or more later, same day
+        if start < sort_key(b, high):
+            return a, b
+        end = start + dt.timedelta(hours=rng.randint(1, 8))
+        return a, min(end, start.replace(hour=23, minute=45)).strftime("%H:%M")
+    # days: the end follows the start by days, as a stay, a trip or a report period does
+    end = start + dt.timedelta(days=rng.randint(1, 14), hours=rng.randint(0, 3))
+    return a, end.strftime(date_format(high))
 
 
 def surface_forms(value: Any, param: Param) -> list[str]:
@@ -321,18 +371,26 @@ def _string_forms(value: str, param: Param) -> list[str]:
         if fmt == DATE_FORMATS["datetime"]:
             return [value] + datetime_surfaces(moment)
         return [value] + date_surfaces(moment.date())
+    if param.type == "string" and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value) and \
+            kind_of(param) == "time":
+        return [value, clock12(dt.datetime.strptime(value, "%H:%M"))]
     forms = [value]
     if param.enum and re.search(r"[_\-]", value):
         forms.append(re.sub(r"[_\-]+", " ", value))
     return forms
 
 
+def clock12(moment: dt.datetime) -> str:
+    """A 12-hour clock time: `2:30 pm`, `9 am`."""
+    hour12 = moment.hour % 12 or 12
+    minutes = f":{moment.minute:02d}" if moment.minute else ""
+    return f"{hour12}{minutes} {'pm' if moment.hour >= 12 else 'am'}"
+
+
 def datetime_surfaces(moment: dt.datetime) -> list[str]:
     """A date surface plus a 24-hour or 12-hour clock time: `March 5, 2026 at 14:30`."""
-    hour12 = moment.hour % 12 or 12
-    clock12 = f"{hour12}:{moment.minute:02d} {'pm' if moment.hour >= 12 else 'am'}"
     days = date_surfaces(moment.date())[:4]
-    return ([f"{d} at {moment:%H:%M}" for d in days] + [f"{d}, {clock12}" for d in days]
+    return ([f"{d} at {moment:%H:%M}" for d in days] + [f"{d}, {clock12(moment)}" for d in days]
             + [f"{moment:%Y-%m-%d %H:%M}"])
 
 

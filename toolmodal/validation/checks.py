@@ -3,7 +3,9 @@
 Each expectation of the suite looks at one column computed here, so a failure points at rows:
 `target_ok` (the completion parses, equals `expected_calls`, and every call validates),
 `args_typed` (every argument value has its declared JSON type), `held_out_in_training`,
-`pair_key` (duplicate detection), `tool_balance` (the row's tool count over the median tool
+`value_<check>` (the problems `values.value_problems` finds in the expected arguments: dates,
+e-mails, URLs, phones, schema, ordered pairs; "" when none), `pair_key` (duplicate detection),
+`tool_balance` (the row's tool count over the median tool
 count, training rows only), `n_tokens`, the 0/1 share columns (`is_selection`, `is_arguments`,
 `is_joint`, `is_irrelevance`, `is_variant`; NaN outside training splits so means cover training
 rows only) and `query`.
@@ -23,6 +25,7 @@ from toolmodal.calls import ToolCall, check_call, matches_type, parse_output
 from toolmodal.datagen.config import DEFAULT_VARIANT, PHASES, TRAIN_SPLITS
 from toolmodal.datagen.rows import count_tokens, pair_key, query_of, tool_key
 from toolmodal.schema import Param, Tool
+from toolmodal.validation.values import value_problems
 
 
 def check_frame(dataset: DatasetDict, held_out: list[dict], tokenizer: Any | None) -> pd.DataFrame:
@@ -49,7 +52,8 @@ def _record(row: dict, split: str, training: bool, held: set[str],
             cache: dict[str, Tool]) -> dict:
     tools = [_tool(t, cache) for t in json.loads(row["tools"])]
     expected = [ToolCall(c["name"], c["arguments"]) for c in json.loads(row["expected_calls"])]
-    return {
+    problems = value_problems(f"{split}/{row['id']}", expected, tools)
+    return {f"value_{check}": "; ".join(found) for check, found in problems.items()} | {
         "split": split, "id": row["id"], "phase": row["phase"], "kind": row["kind"],
         "prompt_variant": row["prompt_variant"], "query": query_of(row["prompt"]),
         "target_ok": _target_ok(row["completion"][0]["content"], expected, tools),

@@ -32,6 +32,11 @@ class ValidationConfig(BaseModel):
         max_tokens: Context budget per row (prompt + completion).
         share_tolerance: Allowed absolute deviation of each share from its configured value.
         balance_ratio: Each tool's training count must be within [median / r, median * r].
+        max_request_nll: Bound on the median per-token NLL of the user requests under the
+            base model (`datagen.naturalness`); checked only when the gate is given a model.
+            3.3 is 1.4x the median of the BFCL sample questions under the prepared base model
+            (2.37, issue 13), the goal for requests of tools without templates. None: unchecked.
+        naturalness_sample: Requests (training rows, drawn with a fixed seed) scored for it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,6 +44,8 @@ class ValidationConfig(BaseModel):
     max_tokens: int = Field(default=4096, ge=1)
     share_tolerance: float = Field(default=0.1, ge=0.0, le=1.0)
     balance_ratio: float = Field(default=6.0, gt=1.0)
+    max_request_nll: float | None = Field(default=3.3, gt=0.0)
+    naturalness_sample: int = Field(default=200, ge=1)
 
 
 DESCRIPTIONS = {
@@ -56,7 +63,21 @@ DESCRIPTIONS = {
     "known_kinds": "kind is single, parallel, multiple, chain or irrelevance",
     "irrelevance_share": "share of no-call rows in training matches the config",
     "prompt_variant_share": "share of non-default system prompts in training matches the config",
+    "dates_valid_and_sensible": "every date, date-time, clock time and year argument parses in "
+                                "its format and lies near the reference date",
+    "emails_well_formed": "every e-mail argument is a well-formed address",
+    "urls_well_formed": "every URL argument is an absolute http(s) URL with a domain",
+    "phones_e164": "every phone-number argument is in E.164 format",
+    "argument_values_satisfy_schema": "every argument satisfies its enum, pattern and range",
+    "request_naturalness": "median per-token NLL of sampled user requests under the base model "
+                           "is within the bound",
+    "paired_values_ordered": "paired arguments are ordered (start before end, min below max, "
+                             "check-in before check-out...)",
 }
+# value check (validation.values.VALUE_CHECKS) -> expectation name
+VALUE_EXPECTATIONS = {"date": "dates_valid_and_sensible", "email": "emails_well_formed",
+                      "url": "urls_well_formed", "phone": "phones_e164",
+                      "schema": "argument_values_satisfy_schema", "pair": "paired_values_ordered"}
 
 
 @dataclass
@@ -111,6 +132,8 @@ def expectations(generation: dict, config: ValidationConfig) -> list[tuple[str, 
         ("prompt_variant_share", _share(e, "is_variant", generation["variant_share"], tol)),
     ]
     checks += [(f"phase_share_{p}", _share(e, f"is_{p}", phases[p], tol)) for p in PHASES]
+    checks += [(name, e.ExpectColumnValuesToBeInSet(column=f"value_{check}", value_set=[""]))
+               for check, name in VALUE_EXPECTATIONS.items()]
     return checks
 
 
