@@ -1,172 +1,222 @@
-"""Natural-language queries derived from a tool's schema, with many phrasings.
+"""Requests for tools without request templates, phrased from the schema and a phrasing file.
 
-A query is assembled from an *action* (the tool description's first clause turned imperative, or
-the tool name split into words), one *argument phrase* per value the call carries (the parameter
-named by its description or its name, the value in one of its surface forms), and an opening and
-closing drawn from many templates. Parallel, multi-tool and chain requests join these pieces.
-The same module writes the short reasoning shown before calls and the no-call answer for
-irrelevant requests.
+A request is an *opener*, an *action* (the tool description's first clause cut to a verb and its
+object: "get a daily weather forecast"), one *argument phrase* per value the call carries ("for
+Cusco", "for the next 3 days", "with the units set to imperial") and a *closer*. Parameters are
+named by their name's words only, never by fragments of their description. Openers, closers,
+joiners, the action's cut words and the argument phrasings are human-written data in
+`data/requests/phrasing.yaml`. Tools with templates (`toolmodal.datagen.templates`) don't come
+here. Parallel, multi-tool and chain requests join whole sentences.
 
 Deliberately left out: any grammar model; phrasings that would hide a value (semantic
-verification needs every value present in some surface form).
+verification needs every value present in some surface form; booleans are stated in words and
+exempted, see `stated_by_phrasing`).
 """
 
 from __future__ import annotations
 
 import random
 import re
+from functools import lru_cache
 from typing import Any
 
-from toolmodal.datagen.values import item_param, property_of, surface_forms, words_of
+import yaml
+
+from toolmodal.datagen.template_render import value_text
+from toolmodal.datagen.values import date_format, unit_of, words_of
+from toolmodal.paths import project_path
 from toolmodal.schema import Param, Tool
 
-OPENERS = ["", "Please ", "Could you ", "Can you ", "I need you to ", "I'd like to ", "Help me ",
-           "Quick one: ", "Hey, could you ", "I want to ", "Would you ", "Go ahead and ",
-           "I'm trying to ", "Need to ", "Kindly "]
-CLOSERS = [".", ".", "?", ", please.", ", thanks!", " for me.", " - thank you.", "!"]
-ARG_TEMPLATES = ["{words} {v}", "with {words} {v}", "{words}: {v}", "where the {words} is {v}",
-                 "setting {words} to {v}", "using {v} as the {words}", "{words} = {v}",
-                 "{words} set to {v}"]
-CONNECTORS = [" with ", ": ", " using ", ", ", " - ", " where "]
-_PREPOSITIONS = ("in ", "for ", "at ", "with ", "using ", "where ", "setting ")
-PLACE_TEMPLATES = ["in {v}", "for {v}", "at {v}"]
-JOINERS = [" Also, ", " And then ", " After that, ", " Additionally, ", "; also ", " Plus, "]
-_VERB_FIXES = {"returns": "return", "retrieves": "retrieve", "gets": "get", "fetches": "fetch",
-               "searches": "search", "lists": "list", "creates": "create", "sends": "send",
-               "computes": "compute", "calculates": "calculate", "converts": "convert",
-               "finds": "find", "looks": "look", "updates": "update", "deletes": "delete",
-               "reads": "read", "writes": "write", "translates": "translate", "checks": "check"}
-_CUTS = (" for a given ", " for the given ", " for a ", " given ", " based on ", " by a ",
-         " using a ", " with optional ")
+PHRASING_FILE = "data/requests/phrasing.yaml"
+_LATER = ("with ",)
+_LAST = ("saying ", "including ", "and include ", "without ", "leaving out ", "limited ")
 
 
-def action_phrase(tool: Tool, rng: random.Random) -> str:
-    """What the tool does as an imperative phrase, from its description or its name."""
-    first = re.split(r"[.:;(\n]", tool.description.strip(), maxsplit=1)[0].strip()
-    if first and rng.random() < 0.7:
-        words = first.split()
-        words[0] = _VERB_FIXES.get(words[0].lower(), words[0].lower())
-        phrase = " ".join(words)
-        for cut in _CUTS:
-            head = phrase.split(cut)[0]
-            if cut in phrase and len(head.split()) >= 3:  # "convert a" says nothing
-                phrase = head
-        return phrase
-    return words_of(tool.name)
+@lru_cache(maxsize=1)
+def phrasing() -> dict:
+    """The phrasing data (read once)."""
+    return yaml.safe_load(project_path(PHRASING_FILE).read_text(encoding="utf-8"))
 
 
-def param_label(param: Param, rng: random.Random) -> str:
-    """How a query names a parameter: its split name or a short clause of its description."""
-    clause = re.split(r"[.,:;(\"']", param.description.strip(), maxsplit=1)[0].strip()
-    if clause and len(clause.split()) <= 6 and rng.random() < 0.5:
-        label = clause[0].lower() + clause[1:]
-        return re.sub(r"^(the|a|an) ", "", label)
-    return words_of(param.name)
+def action_phrase(tool: Tool, rng: random.Random | None = None) -> str:
+    """What the tool does as a lower-case imperative phrase: `get a daily weather forecast`.
+
+    `rng` is unused (kept for callers that pass one): the action of a tool is always the same.
+    """
+    return _action(tool.name, tool.description)
+
+
+@lru_cache(maxsize=4096)
+def _action(name: str, description: str) -> str:
+    data = phrasing()
+    text = re.sub(r"\s*\([^)]*\)", "", description.strip())
+    first = re.split(r"[.:;\n](?:\s|$)", text, maxsplit=1)[0].strip()
+    words = first.split()
+    if words:
+        words[0] = data["verb_fixes"].get(words[0].lower(), words[0].lower())
+    if not words or words[0] not in data["verbs"]:
+        return _label(name)
+    cuts = set(data["cut_words"])
+    for i, word in enumerate(words):
+        if i >= 3 and word in cuts:
+            words = words[:i]
+            break
+        if i >= 3 and word.endswith(","):
+            words = words[:i + 1]
+            words[-1] = words[-1].rstrip(",")
+            break
+    phrase = " " + " ".join(words) + " "
+    for cut in data["cut_phrases"]:
+        phrase = phrase.split(f" {cut} ")[0] + " "
+    for drop in data["drop_words"]:
+        phrase = phrase.replace(f" {drop} ", " ")
+    for third, first in data["person"].items():
+        phrase = phrase.replace(f" {third} ", f" {first} ")
+    return phrase.strip()
+
+
+@lru_cache(maxsize=4096)
+def _label(name: str) -> str:
+    """A parameter or tool name in words, short names spelled out: `max_results` ->
+    `maximum results`."""
+    spelled = [phrasing()["abbreviations"].get(w, w) for w in words_of(name).split()]
+    return " ".join(w for w in spelled if w) or words_of(name) or name
+
+
+def _rule(param: Param) -> dict:
+    """The first argument rule of the phrasing file that fits `param`."""
+    label = _label(param.name)
+    for rule in phrasing()["arguments"]:
+        when = rule["when"]
+        kind = "enum" if param.enum else param.type
+        if "type" in when and when["type"] not in (kind, param.type):
+            continue
+        if "date" in when and when["date"] != (date_format(param) is not None):
+            continue
+        if "name" in when and not re.search(when["name"], label):
+            continue
+        return rule
+    raise ValueError(f"{PHRASING_FILE}: no argument rule fits parameter {param.name!r} "
+                     f"(the last rule should have `when: {{}}`)")
 
 
 def arg_phrase(param: Param, value: Any, rng: random.Random) -> str:
-    """A phrase that carries `value` for `param` in one of its surface forms."""
-    if isinstance(value, list):
-        item = item_param(param)
-        items = [_item_text(item, v, rng) for v in value]
-        joined = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
-        return rng.choice(ARG_TEMPLATES).format(words=param_label(param, rng), v=joined)
-    if isinstance(value, dict):
-        inner = [arg_phrase(property_of(param, k), v, rng) for k, v in value.items()]
-        return f"{param_label(param, rng)} with " + ", ".join(inner)
+    """A phrase that carries `value` for `param`: `for Cusco`, `with the units set to imperial`."""
+    rule = _rule(param)
+    label = _label(param.name)
+    match = re.search(rule["when"].get("name", "^"), label)
+    rest = (label[:match.start()] + label[match.end():]).strip() or "results"
     if isinstance(value, bool):
-        return rng.choice(surface_forms(value, param))
-    text = _scalar_text(param, value, rng)
-    if _is_place(param) and rng.random() < 0.6:
-        return rng.choice(PLACE_TEMPLATES).format(v=text)
-    return rng.choice(ARG_TEMPLATES).format(words=param_label(param, rng), v=text)
-
-
-def _item_text(item: Param, value: Any, rng: random.Random) -> str:
-    if isinstance(value, dict):
-        inner = [arg_phrase(property_of(item, k), v, rng) for k, v in value.items()]
-        return "(" + ", ".join(inner) + ")"
-    if isinstance(value, list):
-        return "[" + ", ".join(_item_text(item_param(item), v, rng) for v in value) + "]"
-    return _scalar_text(item, value, rng)
-
-
-def _scalar_text(param: Param, value: Any, rng: random.Random) -> str:
-    text = rng.choice(surface_forms(value, param))
-    if isinstance(value, str) and " " in text and rng.random() < 0.3 and not param.enum:
-        return f'"{text}"'
-    return text
-
-
-def _is_place(param: Param) -> bool:
-    return bool(re.search(r"\b(city|location|place|destination)\b", words_of(param.name)))
+        return rng.choice(rule["true" if value else "false"]).format(label=label, rest=rest)
+    text = value_text(value, param, rng)
+    unit = unit_of(param) if isinstance(value, (int, float)) else None
+    if unit is not None:
+        text = f"{value} {rng.choice(unit[1])}"
+        units = {unit[0], *(u.rstrip("s") for u in unit[1])}
+        label = " ".join(w for w in label.split() if w.rstrip("s") not in units) or label
+    if label.split()[-1] in text.lower().split():  # color=color: "with color", not "color color"
+        return f"with {text}"
+    return rng.choice(rule["say"]).format(v=text, label=label, rest=rest)
 
 
 def args_text(tool: Tool, arguments: dict[str, Any], rng: random.Random) -> str:
-    """All argument phrases of one call, joined, in a shuffled order."""
+    """All argument phrases of one call, with a leading space: place and time first, then one
+    `with a, b and c`, then quoted texts and inclusions."""
     phrases = [arg_phrase(tool.param(k), v, rng) for k, v in arguments.items()]
     rng.shuffle(phrases)
-    if not phrases:
-        return ""
-    lead = " " if phrases[0].startswith(_PREPOSITIONS) else rng.choice(CONNECTORS)
-    if len(phrases) == 1:
-        return lead + phrases[0]
-    return lead + ", ".join(phrases[:-1]) + rng.choice([" and ", ", ", "; "]) + phrases[-1]
+    first = [p for p in phrases if not p.startswith(_LATER + _LAST)]
+    withs = [p.removeprefix("with ") for p in phrases if p.startswith(_LATER)]
+    last = [p for p in phrases if p.startswith(_LAST)]
+    parts = first + ([f"with {and_list(withs)}"] if withs else []) + last
+    return "".join(" " + p for p in parts)
+
+
+def and_list(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def request(tool: Tool, arguments: dict[str, Any], rng: random.Random) -> str:
-    """A one-call request without opener or closer: `get the weather in Oslo with units metric`."""
+    """A one-call request without opener or closer: `get the weather for Oslo`."""
     return action_phrase(tool, rng) + args_text(tool, arguments, rng)
 
 
 def single_query(tool: Tool, arguments: dict[str, Any], rng: random.Random) -> str:
-    """A complete query asking for one call."""
+    """A complete request for one call."""
     return finish(request(tool, arguments, rng), rng)
 
 
+def stated_by_phrasing(arguments: dict[str, Any]) -> frozenset[str]:
+    """Arguments this module states in words rather than as a value (booleans: `including air
+    quality`), which the semantic check takes as stated."""
+    return frozenset(k for k, v in arguments.items() if isinstance(v, bool))
+
+
 def finish(body: str, rng: random.Random) -> str:
-    """Add an opener and closer and fix capitalisation."""
-    opener = rng.choice(OPENERS)
-    closer = rng.choice(CLOSERS)
-    if closer == "?" and not opener.strip().endswith(("you", "you ")):
-        closer = "."
-    text = (opener + body).strip() + closer
+    """Add an opener and a matching closer (a question gets `?`) and capitalise."""
+    data = phrasing()
+    mood = "question" if rng.random() < 0.4 else "statement"
+    closer = rng.choice(data["closers"][mood])
+    if mood == "statement" and body.rstrip('"')[-1:] in ".?!":  # a value brings its own stop
+        closer = closer.lstrip(".?,") or ""
+    text = rng.choice(data["openers"][mood]) + body + closer
     return text[0].upper() + text[1:]
+
+
+def join_requests(sentences: list[str], rng: random.Random) -> str:
+    """Several complete requests in one message: `... Also, get ...`."""
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        text += " " + rng.choice(phrasing()["joiners"]) + lower_first(sentence)
+    return text
+
+
+def lower_first(sentence: str) -> str:
+    """Lower-case the first letter unless the first word is `I...` or an acronym."""
+    first = sentence.split(" ", 1)[0]
+    if first == "I" or first.startswith("I'") or first[1:2].isupper():
+        return sentence
+    return sentence[:1].lower() + sentence[1:]
 
 
 def parallel_query(tool: Tool, first: dict[str, Any], second: dict[str, Any],
                    rng: random.Random) -> str:
-    """Ask for the same tool twice: the second part names only what differs."""
+    """Ask for the same tool twice: `... Then do the same for Lyon.` names only what differs."""
+    again = same_again(tool, first, second, rng) if rng.random() < 0.5 else None
+    if again is not None:
+        return single_query(tool, first, rng) + " " + again
+    return join_requests([single_query(tool, first, rng), single_query(tool, second, rng)], rng)
+
+
+def same_again(tool: Tool, first: dict[str, Any], second: dict[str, Any],
+               rng: random.Random) -> str | None:
+    """`Then do the same for Lyon.`: the second call said as what changes; None when it drops
+    an argument of the first (that cannot be said this way)."""
+    if not set(first) <= set(second):
+        return None
     changed = {k: v for k, v in second.items() if first.get(k) != v}
-    if rng.random() < 0.5 and set(first) == set(second):
-        tail = args_text(tool, changed, rng)
-        return finish(request(tool, first, rng) + ", and do the same" + tail, rng)
-    return finish(request(tool, first, rng), rng) + rng.choice(JOINERS) + \
-        request(tool, second, rng) + "."
+    return rng.choice(phrasing()["same_again"]).format(args=args_text(tool, changed, rng).strip())
 
 
-def joined_query(parts: list[str], rng: random.Random) -> str:
-    """Join several one-call requests into one message."""
-    text = finish(parts[0], rng)
-    for part in parts[1:]:
-        text += rng.choice(JOINERS) + part + "."
-    return text
-
-
-def chain_query(steps: list[tuple[Tool, dict[str, Any], str]], rng: random.Random) -> str:
+def chain_query(steps: list[tuple[Tool, dict[str, Any], str]], rng: random.Random,
+                first: str = "") -> str:
     """Ask for a chain: each later step says which field of the previous result it uses.
 
     Args:
         steps: (tool, arguments stated in the query, linked field or "" for the first step).
+        first: The first step's request as a sentence (from its templates), or "" to phrase it.
     """
-    text = "First " + request(steps[0][0], steps[0][1], rng)
+    data = phrasing()
+    parts = []
     for i, (tool, args, field) in enumerate(steps[1:], start=1):
-        link = rng.choice([f"using the {words_of(field)} from that result",
-                           f"with the {words_of(field)} it returns",
-                           f"based on the returned {words_of(field)}"])
+        link = rng.choice(data["chain_links"]).format(field=_label(field))
         word = "finally" if i == len(steps) - 1 and i > 1 else "then"
-        text += f", {word} {action_phrase(tool, rng)} {link}{args_text(tool, args, rng)}"
-    return text + rng.choice([".", ", please.", "."])
+        parts.append(f"{word} {action_phrase(tool)} {link}{args_text(tool, args, rng)}")
+    if first:
+        return first + " " + " ".join(p[0].upper() + p[1:] + "." for p in parts)
+    opener = rng.choice(data["chain_first"])
+    text = opener + request(steps[0][0], steps[0][1], rng) + ", " + ", ".join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def reasoning_text(kind: str, names: list[str], rng: random.Random, step: int = 0) -> str:
@@ -182,32 +232,3 @@ def reasoning_text(kind: str, names: list[str], rng: random.Random, step: int = 
     return rng.choice([f"{names[0]} matches this request. ", f"I'll use {names[0]} for this. ",
                        f"The right tool here is {names[0]}. "])
 
-
-def no_call_answer(action: str, rng: random.Random) -> str:
-    """The short answer when no offered tool fits (`action` is "" for small talk)."""
-    if not action:
-        return rng.choice(["None of the available tools is needed or able to help with this, "
-                           "so I won't call any.", "No tool fits this request.",
-                           "This isn't something the provided tools can do."])
-    return rng.choice([
-        f"None of the available tools can {action}, so I can't do this with a tool call.",
-        f"No tool here fits: nothing offered can {action}.",
-        "I can't help with that using the tools I have; none of them applies.",
-        f"Sorry, there is no tool to {action} among the ones provided.",
-    ])
-
-
-GENERIC_REQUESTS = [
-    "Tell me a joke about penguins.", "Write a haiku about autumn leaves.",
-    "Explain what a black hole is in simple terms.", "What does the word serendipity mean?",
-    "Can you recommend a good fantasy novel?", "Summarize the plot of Hamlet in two sentences.",
-    "Suggest a name for my new puppy.", "How do I apologise to a friend?",
-    "Give me three tips for better sleep.", "What should I cook with leftover rice?",
-    "Write a short poem about nostalgia.", "Invent a riddle about time.",
-    "Hi! How are you today?", "Thanks, that's all for now.",
-]
-
-
-def generic_request(rng: random.Random) -> tuple[str, str]:
-    """A request no tool serves (small talk, writing); returns (query, "")."""
-    return rng.choice(GENERIC_REQUESTS), ""

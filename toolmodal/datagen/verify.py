@@ -5,7 +5,9 @@
 2. execution: each call runs against the mock executor without error;
 3. semantic: every leaf argument value is grounded: some surface form of it appears in the
    query, or it appears in an earlier tool result (chains), or it equals the parameter's
-   default.
+   default, or the request states it in words (`[in Fahrenheit](units=imperial)` in a template,
+   `including air quality` in schema phrasing: the draft's `stated` pairs, see
+   `toolmodal.datagen.user_requests`); slot values are always checked.
 
 Each function returns None when the stage passes, else a "stage:code" rejection reason that the
 dataset card counts.
@@ -49,13 +51,20 @@ def check_execution(calls: list[ToolCall], tools: list[Tool]) -> str | None:
 
 
 def check_grounding(calls: list[ToolCall], tools: list[Tool], query: str,
-                    history_text: str = "") -> str | None:
-    """Stage 3: each argument value is in the query, in an earlier result, or a default."""
+                    history_text: str = "",
+                    stated: frozenset[tuple[int, str]] = frozenset()) -> str | None:
+    """Stage 3: each argument value is in the query, in an earlier result, or a default.
+
+    Args:
+        stated: (call index, parameter) pairs the query states in words; not matched.
+    """
     text = " ".join(query.lower().split())
     history = history_text.lower()
-    for call in calls:
+    for index, call in enumerate(calls):
         tool = next(t for t in tools if t.name == call.name)
         for key, value in call.arguments.items():
+            if (index, key) in stated:
+                continue
             if not _grounded(value, tool.param(key), text, history):
                 return "semantic:ungrounded_value"
     return None
@@ -98,14 +107,17 @@ def _word_char(char: str, left: bool) -> bool:
 
 def verify(completion: str, calls: list[ToolCall], tools: list[Tool], query: str,
            history_text: str = "",
-           unmasked: tuple[list[ToolCall], list[Tool]] | None = None) -> str | None:
+           unmasked: tuple[list[ToolCall], list[Tool]] | None = None,
+           stated: frozenset[tuple[int, str]] = frozenset()) -> str | None:
     """Run the three stages in order; return the first rejection reason or None.
 
     Args:
         unmasked: For a function-masked example, the calls and tools before renaming: the
             query was written from the real names (a boolean reads "include views off"), and
             masking changes names, not values, so grounding is checked on them.
+        stated: (call index, parameter) pairs the query states in words (see
+            `check_grounding`).
     """
     ground_calls, ground_tools = unmasked or (calls, tools)
     return (check_format(completion, calls, tools) or check_execution(calls, tools)
-            or check_grounding(ground_calls, ground_tools, query, history_text))
+            or check_grounding(ground_calls, ground_tools, query, history_text, stated))
