@@ -1,8 +1,9 @@
 """The dataset card (counts and provenance as a JSON-able dict) and its distribution plot.
 
 The card records rows per split, phase, kind, difficulty, category, tools offered and prompt
-variant, rejection counts by reason, the held-out tools (name and description, so the
-validation suite can find them even when renamed), the config and the catalogue hash.
+variant, groups per split and their sizes, rejection counts by reason, the held-out tools (name
+and description, so the validation suite can find them even when renamed), the config and the
+catalogue hash.
 
 Deliberately left out: any judgement (the validation suite decides pass/fail).
 """
@@ -44,6 +45,9 @@ def build_card(splits: dict[str, list[dict]], catalogue: Catalogue, held_out: li
         "n_tools": {str(k): v for k, v in sorted(Counter(r["n_tools"] for r in rows).items())},
         "categories": _count(rows, "category"),
         "prompt_variants": _count(rows, "prompt_variant"),
+        "groups": {name: len({r["group"] for r in split}) for name, split in splits.items()},
+        "group_sizes": {str(k): v for k, v in sorted(Counter(
+            Counter(r["group"] for r in rows).values()).items())},
         "masked_rows": masked,
         "rejections": dict(sorted(rejections.items())),
         "rejected": sum(rejections.values()),

@@ -39,6 +39,12 @@ class GenerationConfig(BaseModel):
         min_tools / max_tools: Range of tools offered in selection and joint rows (curriculum).
         max_tokens: Context budget; longer rows are rejected.
         max_attempts: Candidates tried per kept row before the run fails.
+        min_group_size / max_group_size: Requests per group: rows that share one offered tool
+            set (same order) and one system prompt, adjacent in their split, as a deployed app
+            sees them (training packs a group, evaluation reuses its tool block's cache). A chain
+            is one group of its steps; a split's last group may be cut short to fit its size.
+        requests_dir: Folder of the label data: `irrelevant.yaml` (requests no tool serves),
+            `no_call_answers.yaml` and `parallel_calls.yaml` (relative: to the project root).
         system_prompts_dir: Folder of system-prompt variant YAMLs (relative: to the project root).
         teacher: Paraphrase queries through an OpenAI-compatible endpoint (see `teacher.py`).
         teacher_share: Share of training queries sent to the teacher when it is on.
@@ -62,6 +68,9 @@ class GenerationConfig(BaseModel):
     max_tools: int = Field(default=22, ge=1)
     max_tokens: int = Field(default=4096, ge=64)
     max_attempts: int = Field(default=20, ge=1)
+    min_group_size: int = Field(default=2, ge=1)
+    max_group_size: int = Field(default=6, ge=1)
+    requests_dir: Path = Path("data/requests")
     system_prompts_dir: Path = Path("configs/system_prompts")
     teacher: bool = False
     teacher_share: float = Field(default=0.1, ge=0.0, le=1.0)
@@ -77,6 +86,9 @@ class GenerationConfig(BaseModel):
             raise ValueError("test_shares add up to 1 or more: nothing left for training")
         if self.min_tools > self.max_tools:
             raise ValueError(f"min_tools={self.min_tools} > max_tools={self.max_tools}")
+        if self.min_group_size > self.max_group_size:
+            raise ValueError(f"min_group_size={self.min_group_size} > "
+                             f"max_group_size={self.max_group_size}")
         return self
 
     @classmethod
@@ -102,6 +114,8 @@ class PromptVariant(BaseModel):
         text: The system prompt.
         style: How calls are written in the target ("json" or "python").
         reasoning: "always" (think first), "never" (concise) or "optional" (config share).
+        no_call: Answer style when no tool fits, a key of `data/requests/no_call_answers.yaml`:
+            "sentence", "few_words" (concise) or "reason" (think first).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -110,6 +124,7 @@ class PromptVariant(BaseModel):
     text: str
     style: Literal["json", "python"] = "json"
     reasoning: Literal["always", "never", "optional"] = "optional"
+    no_call: Literal["sentence", "few_words", "reason"] = "sentence"
 
 
 def load_variants(folder: Path) -> list[PromptVariant]:

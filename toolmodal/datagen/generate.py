@@ -1,11 +1,17 @@
 """Generate the verified, split dataset from a catalogue: `generate_dataset`.
 
-For each split, candidates are drafted (see `examples`), optionally masked, given a system-prompt
-variant, rendered into the chat format (`toolmodal.chat.build_prompt`, targets with
+Rows come in groups, as a deployed app sees them: the requests of a group (2-6 by default; a
+chain's steps) share one offered tool set, in one order, and one system prompt, and are adjacent
+in their split with the same `group` value (training packs a group into one sequence, evaluation
+reuses the tool block's KV cache). A group's targets are drawn from the split's deck first, then
+the tools are offered around them, then each member is drafted (see `examples`) on those tools.
+A group is optionally masked (one renaming for all its members), given a system-prompt variant,
+each member rendered into the chat format (`toolmodal.chat.build_prompt`, targets with
 `calls.format_output`) and verified (format, execution, semantic; then length and duplicates).
-A candidate that fails is dropped and its reason counted; the split is filled until it has its
-rows. Every random choice comes from a generator seeded by (seed, split, attempt), so the same
-seed and catalogue give the same dataset.
+A member that fails is dropped and its reason counted; a group left below `min_group_size` (or a
+chain missing a step) is dropped whole. The split is filled until it has its rows, its last group
+cut short if needed. Every random choice comes from a generator seeded by (seed, split, attempt),
+so the same seed and catalogue give the same dataset.
 
 Deliberately left out: writing to disk (`toolmodal.commands.data`), the card's content
 (`card.py`) and the validation suite (`toolmodal.validation`).
@@ -25,17 +31,26 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
 from toolmodal.calls import ToolCall, format_output
 from toolmodal.chat import build_prompt
-from toolmodal.datagen import examples
+from toolmodal.datagen import examples, groups
 from toolmodal.datagen.card import build_card
 from toolmodal.datagen.config import DEFAULT_VARIANT, GenerationConfig, PromptVariant, load_variants
 from toolmodal.datagen.curriculum import difficulty, leaf_count, value_depth
 from toolmodal.datagen.examples import Draft, DraftError, Pool
 from toolmodal.datagen.executor import ExecutionError, result_message
+from toolmodal.datagen.irrelevance import (
+    Request,
+    load_answers,
+    load_requests,
+    no_call_answer,
+    split_requests,
+)
 from toolmodal.datagen.masking import mask_example
-from toolmodal.datagen.queries import no_call_answer, reasoning_text
+from toolmodal.datagen.queries import reasoning_text
+from toolmodal.datagen.repeats import RepeatRules, load_rules
 from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
 from toolmodal.datagen.splits import hold_out, split_sizes
 from toolmodal.datagen.teacher import Teacher
+from toolmodal.datagen.templates import ToolTemplates, catalogue_templates
 from toolmodal.datagen.verify import check_grounding, verify
 from toolmodal.paths import project_path
 from toolmodal.schema import Catalogue, Tool
@@ -45,12 +60,8 @@ FEATURES = Features({
     "id": Value("string"), "phase": Value("string"), "kind": Value("string"),
     "prompt": _MESSAGES, "completion": _MESSAGES, "tools": Value("string"),
     "expected_calls": Value("string"), "difficulty": Value("int32"), "n_tools": Value("int32"),
-    "category": Value("string"), "prompt_variant": Value("string"),
+    "category": Value("string"), "prompt_variant": Value("string"), "group": Value("string"),
 })
-# kinds drawn per split family (joint uses config.joint_kinds)
-SELECTION_KINDS = {"single": 0.8, "multiple": 0.2}
-ARGUMENT_KINDS = {"single": 0.85, "parallel": 0.15}
-TEST_KINDS = {"single": 0.6, "parallel": 0.2, "multiple": 0.2}
 SKIP_EXACT_BELOW = 0.5
 
 
@@ -62,14 +73,20 @@ class _Run:
     variants: list[PromptVariant]
     tokenizer: Any
     teacher: Teacher | None
+    requests: dict[str, list[Request]]
+    answers: dict
+    rules: RepeatRules
     keys: set[str] = field(default_factory=set)
     rejections: Counter = field(default_factory=Counter)
     masked: int = 0
+    training_rows: int = 0
+    variant_rows: int = 0
     tool_json: dict[str, tuple[Tool, str]] = field(default_factory=dict)
 
 
 def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
-                     tokenizer: Any | None = None) -> tuple[DatasetDict, dict]:
+                     tokenizer: Any | None = None,
+                     templates: dict[str, ToolTemplates] | None = None) -> tuple[DatasetDict, dict]:
     """Generate all splits and the dataset card.
 
     Args:
@@ -77,6 +94,9 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
         config: Generation settings.
         tokenizer: Tokenizer with the chat template for the length check, or None for the
             characters / 4 estimate (see `rows.count_tokens`).
+        templates: Request templates by tool name; None reads the `requests.yaml` beside the
+            catalogue's schema files (`templates.catalogue_templates`), {} phrases every request
+            from the schema.
 
     Returns:
         The DatasetDict (splits per the dataset contract) and the card (a JSON-able dict).
@@ -86,9 +106,15 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
     """
     start = time.perf_counter()
     seen, unseen = hold_out(catalogue, config.held_out_share, config.seed)
+    labels = project_path(config.requests_dir)
+    train_requests, test_requests = split_requests(load_requests(labels / "irrelevant.yaml"))
     run = _Run(config, load_variants(project_path(config.system_prompts_dir)), tokenizer,
-               Teacher.from_env() if config.teacher else None)
-    pools = _pools(seen, unseen, list(catalogue.tools))
+               Teacher.from_env() if config.teacher else None,
+               {"train": train_requests, "test": test_requests},
+               load_answers(labels / "no_call_answers.yaml"),
+               load_rules(labels / "parallel_calls.yaml"))
+    pools = _pools(seen, unseen, list(catalogue.tools),
+                   catalogue_templates(catalogue) if templates is None else templates)
     splits = {}
     for split, size in split_sizes(config).items():
         pool = pools[split if split.startswith("test") else "train"]
@@ -107,18 +133,20 @@ def rows_to_dataset(rows: list[dict]) -> Dataset:
     return Dataset(table, info=DatasetInfo(features=FEATURES))
 
 
-def _pools(seen: list, unseen: list, every: list) -> dict[str, Pool]:
+def _pools(seen: list, unseen: list, every: list, templates: dict) -> dict[str, Pool]:
+    """Held-out tools are targets only in test pools, so their templates feed only test sets."""
     train_links = examples.find_links(seen)
-    return {"train": Pool(seen, seen, train_links), "test_seen": Pool(seen, seen, train_links),
-            "test_unseen": Pool(unseen, every, []),
-            "test_chain": Pool(every, every, examples.find_links(every)),
-            "test_irrelevance": Pool(every, every, [])}
+    return {"train": Pool(seen, seen, train_links, templates=templates),
+            "test_seen": Pool(seen, seen, train_links, templates=templates),
+            "test_unseen": Pool(unseen, every, [], templates=templates),
+            "test_chain": Pool(every, every, examples.find_links(every), templates=templates),
+            "test_irrelevance": Pool(unseen, every, [], templates=templates)}
 
 
 def _fill(split: str, size: int, pool: Pool, run: _Run) -> list[dict]:
     rows: list[dict] = []
     limit = size * run.config.max_attempts + 20
-    attempt = 0
+    attempt = n_groups = 0
     while len(rows) < size:
         if attempt >= limit:
             raise RuntimeError(f"split {split}: kept {len(rows)} of {size} rows after {attempt} "
@@ -126,7 +154,7 @@ def _fill(split: str, size: int, pool: Pool, run: _Run) -> list[dict]:
         rng = random.Random(f"{run.config.seed}:{split}:{attempt}")
         attempt += 1
         try:
-            drafts = _draft(split, pool, rng, run.config)
+            drafts = _draft_group(split, pool, rng, run)
         except DraftError as exc:
             run.rejections[str(exc)] += 1
             continue
@@ -134,74 +162,117 @@ def _fill(split: str, size: int, pool: Pool, run: _Run) -> list[dict]:
             run.rejections["execution:rejected_call"] += 1
             continue
         kept = _render_group(split, drafts, rng, run)
-        if kept is not None:  # a chain may overshoot: its first steps are examples on their own
+        if kept is not None:  # the split's last group is cut to fit
             kept = kept[: size - len(rows)]
-            rows += [r | {"id": f"{split}-{len(rows) + i:06d}"} for i, r in enumerate(kept)]
+            group = f"{split}-g{n_groups:05d}"
+            n_groups += 1
+            rows += [r | {"id": f"{split}-{len(rows) + i:06d}", "group": group}
+                     for i, r in enumerate(kept)]
     return rows
 
 
-def _draft(split: str, pool: Pool, rng: random.Random, config: GenerationConfig) -> list[Draft]:
-    n_tools = rng.randint(config.min_tools, config.max_tools)
-    if split.startswith("selection"):
-        kind = _pick(SELECTION_KINDS, rng)
-        return [_one(kind, pool, rng, n_tools, 0.15)]
-    if split.startswith("arguments"):
-        return [_one(_pick(ARGUMENT_KINDS, rng), pool, rng, 1, 0.5)]
-    kind = {"test_chain": "chain", "test_irrelevance": "irrelevance"}.get(split)
-    if kind is None:
-        kind = _pick(TEST_KINDS if split.startswith("test") else config.joint_kinds, rng)
-    if kind == "chain":
+def _draft_group(split: str, pool: Pool, rng: random.Random, run: _Run) -> list[Draft]:
+    """The drafts of one group: a chain's steps, or members sharing one offered tool list."""
+    config = run.config
+    n_tools = 1 if split.startswith("arguments") else rng.randint(config.min_tools,
+                                                                   config.max_tools)
+    kinds = groups.group_kinds(split, rng, config)
+    if kinds == ["chain"]:
         return examples.chain(pool, rng, n_tools, 0.3)
+    planned = groups.plan_targets(kinds, pool, rng, n_tools, run.rules)
+    targets = list(dict.fromkeys(t for _, member in planned for t in member))
+    offered = examples.offer(targets, pool.offer, n_tools, rng) if targets else None
+    requests = run.requests["test" if split.startswith("test") else "train"]
+    rate = {"selection": 0.15, "arguments": 0.5}.get(split.split("_")[0], 0.3)
+    drafts = []
+    for kind, member in planned:
+        try:
+            draft = _member(kind, member, offered, pool, rng, n_tools, rate, requests, run)
+        except DraftError as exc:
+            run.rejections[str(exc)] += 1
+            continue
+        offered = offered or draft.tools  # an all-irrelevance group takes its first draft's
+        drafts.append(draft)
+    return drafts
+
+
+def _member(kind: str, targets: list, offered: list | None, pool: Pool, rng: random.Random,
+            n_tools: int, rate: float, requests: list[Request], run: _Run) -> Draft:
+    """Draft one member on the group's `offered` tools (kept in their order)."""
     if kind == "irrelevance":
-        return [examples.irrelevance(pool, rng, n_tools)]
-    return [_one(kind, pool, rng, n_tools, 0.3)]
-
-
-def _one(kind: str, pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) -> Draft:
-    build = {"single": examples.single, "parallel": examples.parallel,
-             "multiple": examples.multiple}[kind]
-    return build(pool, rng, n_tools, optional_rate)
-
-
-def _pick(weights: dict[str, float], rng: random.Random) -> str:
-    names = sorted(weights)
-    return rng.choices(names, weights=[weights[n] for n in names])[0]
+        return examples.irrelevance(pool, rng, n_tools, requests, offered)
+    own = Pool(targets, offered, [], deck=list(reversed(targets)), templates=pool.templates)
+    if kind == "parallel":
+        draft = examples.parallel(own, rng, len(offered), rate, run.rules)
+    else:
+        build = {"single": examples.single, "multiple": examples.multiple}[kind]
+        draft = build(own, rng, len(offered), rate)
+    draft.tools = offered
+    return draft
 
 
 def _render_group(split: str, drafts: list[Draft], rng: random.Random,
                   run: _Run) -> list[dict] | None:
-    """Render and verify every step of a draft group; all are kept or none."""
+    """Render and verify the members of a group; None when fewer than `min_group_size` (or,
+    for a chain, not every step) pass."""
+    if not drafts:
+        return None
     training = not split.startswith("test")
+    chain = drafts[0].kind == "chain"
     variant = _variant(training, rng, run)
-    mask = training and drafts[0].kind != "chain" and rng.random() < run.config.masking_probability
     phase = split.rsplit("_", 1)[0] if training else "joint"
-    think = variant.reasoning == "always" or (
-        variant.reasoning == "optional" and phase == "joint"
-        and rng.random() < run.config.reasoning_share)
-    if training and run.teacher is not None and drafts[0].kind != "chain":
+    if training and run.teacher is not None and not chain:
         drafts = [_paraphrase(d, rng, run) for d in drafts]
-    rows = []
-    for draft in drafts:
-        unmasked = None
-        if mask:
-            unmasked = (draft.calls, draft.tools)
-            tools, calls = mask_example(draft.tools, draft.calls, rng)
-            draft = Draft(draft.kind, draft.query, tools, calls, draft.category,
-                          no_call_action=draft.no_call_action)
-        row, reason = _render(draft, phase, variant, think, rng, run, unmasked)
+    masked = training and not chain and rng.random() < run.config.masking_probability
+    unmasked = [(d.calls, d.tools) for d in drafts] if masked else [None] * len(drafts)
+    if masked:
+        drafts = _mask_group(drafts, rng)
+    rows, keys = [], set()
+    for draft, original in zip(drafts, unmasked, strict=True):
+        think = variant.reasoning == "always" or (
+            variant.reasoning == "optional" and phase == "joint"
+            and rng.random() < run.config.reasoning_share)
+        row, reason = _render(draft, phase, variant, think, rng, run, original)
+        if reason is None and row["_key"] in keys:
+            reason = "duplicate:query_tools"
         if reason is not None:
             run.rejections[reason] += 1
-            return None
+            continue
+        keys.add(row.pop("_key"))
         rows.append(row)
-    run.keys.update(r.pop("_key") for r in rows)
-    run.masked += len(rows) if mask else 0
+    if len(rows) < (len(drafts) if chain else run.config.min_group_size):
+        run.rejections["group:too_few_members"] += 1
+        return None
+    run.keys.update(keys)
+    run.masked += len(rows) if masked else 0
+    if training:
+        run.training_rows += len(rows)
+        run.variant_rows += len(rows) if variant.name != DEFAULT_VARIANT else 0
     return rows
 
 
+def _mask_group(drafts: list[Draft], rng: random.Random) -> list[Draft]:
+    """One renaming for the whole group, so its members keep sharing one tool block."""
+    calls = [c for d in drafts for c in d.calls]
+    tools, renamed = mask_example(drafts[0].tools, calls, rng)
+    out, start = [], 0
+    for draft in drafts:
+        end = start + len(draft.calls)
+        out.append(Draft(draft.kind, draft.query, tools, renamed[start:end], draft.category,
+                         no_call_action=draft.no_call_action, no_call_reply=draft.no_call_reply,
+                         stated=draft.stated))
+        start = end
+    return out
+
+
 def _variant(training: bool, rng: random.Random, run: _Run) -> PromptVariant:
+    """The group's system prompt. Training groups take a non-default variant while the share of
+    variant rows so far is below `variant_share` (a random draw per group would miss the share
+    by far on small datasets: a group is up to `max_group_size` rows)."""
     default = next(v for v in run.variants if v.name == DEFAULT_VARIANT)
     others = [v for v in run.variants if v.name != DEFAULT_VARIANT]
-    if training and others and rng.random() < run.config.variant_share:
+    below = run.variant_rows < run.config.variant_share * (run.training_rows + 1)
+    if training and others and below:
         return rng.choice(others)
     return default
 
@@ -210,7 +281,8 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: 
             run: _Run, unmasked: tuple | None = None) -> tuple[dict, str | None]:
     names = [c.name for c in draft.calls]
     if draft.kind == "irrelevance":
-        completion = no_call_answer(draft.no_call_action, rng)
+        completion = no_call_answer(run.answers, variant.no_call, draft.no_call_action,
+                                    draft.no_call_reply, rng)
     else:
         reasoning = reasoning_text(draft.kind, names, rng, len(draft.history)) if think else ""
         completion = format_output(draft.calls, reasoning, style=variant.style)
@@ -220,13 +292,14 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: 
                     {"role": "tool", "content": result_message(result)}]
     prompt = build_prompt(variant.text, draft.tools, draft.query, history)
     results_text = " ".join(m["content"] for m in history if m["role"] == "tool")
-    reason = verify(completion, draft.calls, draft.tools, draft.query, results_text, unmasked)
+    reason = verify(completion, draft.calls, draft.tools, draft.query, results_text, unmasked,
+                    draft.stated)
     messages = [*prompt, {"role": "assistant", "content": completion}]
     if reason is None and _too_long(messages, run):
         reason = "length:too_long"
     tools_json = "[" + ", ".join(_tool_json(t, run) for t in draft.tools) + "]"
     key = pair_key(prompt, [tool_key(t.name, t.description) for t in draft.tools])
-    if reason is None and key in run.keys:
+    if reason is None and key in run.keys:  # within the group: see `_render_group`
         reason = "duplicate:query_tools"
     return _row(draft, phase, variant, prompt, completion, tools_json, key), reason
 
@@ -276,8 +349,9 @@ def _paraphrase(draft: Draft, rng: random.Random, run: _Run) -> Draft:
     if rng.random() >= run.config.teacher_share:
         return draft
     text = run.teacher.paraphrase(draft.query)
-    if text is None or check_grounding(draft.calls, draft.tools, text) is not None:
+    if text is None or check_grounding(draft.calls, draft.tools, text,
+                                       stated=draft.stated) is not None:
         run.rejections["teacher:ungrounded_paraphrase"] += 1
         return draft
     return Draft(draft.kind, text, draft.tools, draft.calls, draft.category, draft.history,
-                 draft.chain_steps, draft.no_call_action)
+                 draft.chain_steps, draft.no_call_action, draft.no_call_reply, draft.stated)
