@@ -1,7 +1,8 @@
 """`EvalReport`: one model's masked-vs-unmasked evaluation, with its charts, as an artifact.
 
 Stored as the evaluator's `report.json` plus its PNG plots; the dashboard shows a page with the
-headline table and every plot (the masked-vs-unmasked bar chart first). Left out: computing the
+per-set table (counts and 95% intervals) and every plot (the masked-vs-unmasked bar chart
+first), and the same table as markdown. Left out: computing the
 report (`toolmodal.evaluate`).
 """
 
@@ -37,7 +38,7 @@ class EvalReport:
     plots: dict[str, bytes] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One summary row per mask mode (see `reports.eval_rows`)."""
+        """One summary row per mask mode and test set (see `reports.eval_rows`)."""
         return reports.eval_rows(self.label, self.report)
 
 
@@ -67,19 +68,27 @@ class EvalReportMaterializer(BaseMaterializer):
                 f.write(content)
 
     def extract_metadata(self, data: EvalReport) -> dict[str, Any]:
-        """The headline accuracies per mask mode (zero-shot, compositional, irrelevance)."""
-        return {"label": data.label, **{f"{k}.{mode}": v for k, by_mode in
+        """The headline per mask mode: each component's value and `headline_score`."""
+        return {"label": data.label, **{f"{k}.{mode}": stat["value"] for k, by_mode in
                                          data.report["headline"].items()
-                                         for mode, v in by_mode.items()}}
+                                         for mode, stat in by_mode.items()}}
 
     def save_visualizations(self, data: EvalReport) -> dict[str, VisualizationType]:
-        """A page: summary table per mask mode, then every plot."""
+        """An HTML page (per-set table with counts and intervals, then every plot) and the
+        same table as markdown."""
+        cells = reports.interval_cells(data.rows())
         images = "".join(f"<h3>{name}</h3><img src='data:image/png;base64,"
                          f"{base64.b64encode(content).decode()}'>"
                          for name, content in sorted(data.plots.items(),
                                                      key=lambda kv: kv[0] != "masking.png"))
-        html = reports.page(f"Evaluation: {data.label}", reports.table(data.rows()) + images)
-        path = os.path.join(self.uri, "evaluation.html")
-        with fileio.open(path, "w") as f:
-            f.write(html)
-        return {path: VisualizationType.HTML}
+        note = ("<p>Per test set and mask mode: value % [95% Wilson interval]; /n where the "
+                "count differs from the set's rows (arguments, chains).</p>")
+        html = reports.page(f"Evaluation: {data.label}", note + reports.table(cells) + images)
+        paths = {os.path.join(self.uri, "evaluation.html"): (html, VisualizationType.HTML),
+                 os.path.join(self.uri, "evaluation.md"): (
+                     f"## Evaluation: {data.label}\n\n{reports.markdown_table(cells)}\n",
+                     VisualizationType.MARKDOWN)}
+        for path, (text, _) in paths.items():
+            with fileio.open(path, "w") as f:
+                f.write(text)
+        return {path: kind for path, (_, kind) in paths.items()}

@@ -11,7 +11,7 @@ from zenml import ArtifactConfig, get_step_context, log_metadata, step
 
 from materializers.eval_report import EvalReport, EvalReportMaterializer
 from materializers.model_dir import ModelDir
-from toolmodal import tracking
+from toolmodal import reports, tracking
 from toolmodal.engines import EngineName
 from toolmodal.evaluate import EvalConfig, run_evaluation
 from toolmodal.stack import work_dir
@@ -44,8 +44,10 @@ def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: s
     plots = {p.name: p.read_bytes() for p in out.glob("*.png")}
     model_uri = get_step_context().inputs["model"][0].uri
     result = EvalReport(label, model_uri, report, plots)
-    for row in result.rows():
-        tracking.log_metrics({k: v for k, v in row.items() if k not in ("model", "mask")},
-                             prefix=f"eval/{label}/{row['mask']}/")
+    rows = result.rows()
+    for row in rows:
+        tracking.log_metrics({k: v for k, v in row.items() if k not in ("model", "mask", "set")},
+                             prefix=f"eval/{label}/{row['mask']}/{row['set']}/")
+    tracking.log_table(reports.interval_cells(rows), f"eval_{label}.json")
     log_metadata({"headline": report["headline"]})
     return result

@@ -1,5 +1,6 @@
 """Step: compare every evaluation, register the exported model in MLflow and promote it to
-production only if its held-out score beats the current production version's."""
+production only if its headline score (mean of call-set exact match and irrelevance accuracy,
+`PromotionConfig.components`) beats the current production version's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from materializers.eval_report import EvalReport
 from toolmodal import reports, tracking
 from toolmodal.tracking import PromotionConfig
 
-CHARTED = ["zero_shot", "compositional", "irrelevance", "tool", "argument", "format_compliance"]
+CHARTED = ["exact", "tool", "stopped", "irrelevance", "chain_e2e"]
 
 
 @step(experiment_tracker=True)
@@ -24,9 +25,11 @@ def promote_model(base: EvalReport, sft: EvalReport, grpo: EvalReport, exported:
     rows = [row for report in (base, sft, grpo, exported) for row in report.rows()]
     page = reports.comparison_page(rows, [m for m in CHARTED if m in rows[0]])
     tracking.log_html(page, "eval_comparison.html")
-    metrics = tracking.held_out_metrics(exported.report["headline"], config.mask)
+    tracking.log_table(reports.interval_cells(rows), "eval_table.json")
+    metrics, intervals = tracking.headline_metrics(exported.report["headline"], config.mask,
+                                                   config.components)
     tracking.log_metrics(metrics, prefix="promotion/")
     decision = tracking.register_and_promote(config.registered_model, exported.model_uri,
-                                             metrics, "held_out_score")
+                                             metrics, "headline_score", intervals=intervals)
     log_metadata({"promotion": decision})
     return rows, HTMLString(page), decision

@@ -21,7 +21,15 @@ CALL = format_output([ToolCall("get_weather", {"city": "Oslo"})])
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir: Path) -> TransformersEngine:
-    return TransformersEngine(tiny_model_dir, EngineConfig(max_new_tokens=12, batch_size=2))
+    """The generate() path (masked modes use it; tests patch `model.generate`)."""
+    return TransformersEngine(tiny_model_dir, EngineConfig(max_new_tokens=12, batch_size=2,
+                                                           prefix_cache=False))
+
+
+@pytest.fixture(scope="module")
+def prefix_engine(tiny_model_dir: Path) -> TransformersEngine:
+    """The shared-prefix KV path (unmasked requests)."""
+    return TransformersEngine(tiny_model_dir, EngineConfig(max_new_tokens=16, batch_size=3))
 
 
 def _request(query: str, mode: str = "none") -> Request:
@@ -72,6 +80,57 @@ def test_batched_greedy_equals_one_by_one(engine):
     assert [g.text for g in together] == [g.text for g in alone]
 
 
+def _mixed_requests() -> list[Request]:
+    """Prompts sharing the whole tool block, sharing only part of it, and one longer than
+    the fixture's 128-token sliding window."""
+    other = Tool(name="get_time", description="Current time in a zone. " * 20,
+                 parameters=(Param(name="zone", type="string", required=True),))
+    return [_request("What is the weather in Oslo today?"), _request("Hi"),
+            Request(build_prompt("Call a tool.", [WEATHER, other], "Time in Oslo?")),
+            _request("Weather in Rome tomorrow, please, in celsius?"),
+            Request(build_prompt("Call a tool.", [WEATHER, other], "Time in Rome?")),
+            Request(build_prompt("Other prompt.", [WEATHER], "Hi"))]
+
+
+def test_prefix_kv_reuse_gives_the_plain_greedy_outputs(prefix_engine, engine, monkeypatch):
+    monkeypatch.setattr(engine, "config", engine.config.model_copy(
+        update={"max_new_tokens": prefix_engine.config.max_new_tokens}))
+    requests = _mixed_requests()
+    reference = [engine.generate([r])[0] for r in requests]  # one by one, no cache reuse
+    fast = prefix_engine.generate(requests)
+    assert [(g.text, g.n_new_tokens, g.ended) for g in fast] == \
+        [(g.text, g.n_new_tokens, g.ended) for g in reference]
+    assert prefix_engine._prefixes  # shared prefixes were cached
+
+
+def test_prefix_path_stops_each_row_at_its_own_end_of_turn(prefix_engine, engine, monkeypatch):
+    # Make a token the model emits early in some rows an extra stop token: those rows leave
+    # the batch; every row must still match generate()'s per-row stopping.
+    requests = _mixed_requests()
+    first = prefix_engine.generate(requests[:1])[0]
+    stop = prefix_engine.tokenizer(first.text, add_special_tokens=False)["input_ids"][2]
+    for e in (engine, prefix_engine):
+        monkeypatch.setattr(e, "stop_ids", [*e.stop_ids, stop])
+    monkeypatch.setattr(engine, "config", engine.config.model_copy(
+        update={"max_new_tokens": prefix_engine.config.max_new_tokens}))
+    reference = [engine.generate([r])[0] for r in requests]
+    fast = prefix_engine.generate(requests)
+    assert [(g.text, g.n_new_tokens, g.ended) for g in fast] == \
+        [(g.text, g.n_new_tokens, g.ended) for g in reference]
+    assert fast[0].ended  # stopped at the chosen token...
+    assert not all(g.ended for g in fast)  # ...while other rows of its batch went on
+
+
+def test_masked_generation_from_the_prefilled_cache_equals_the_plain_path(
+        prefix_engine, engine, monkeypatch):
+    monkeypatch.setattr(engine, "config", engine.config.model_copy(
+        update={"max_new_tokens": prefix_engine.config.max_new_tokens}))
+    requests = [Request(r.messages, [WEATHER], "soft") for r in _mixed_requests()[:4]]
+    reference = [engine.generate([r])[0] for r in requests]
+    fast = prefix_engine.generate(requests)
+    assert [g.text for g in fast] == [g.text for g in reference]
+
+
 def test_hard_mode_through_the_engine_parses_to_offered_calls(engine):
     for generation in engine.generate([_request("weather in Oslo?", "hard")]):
         assert all(c.name == "get_weather" for c in parse_output(generation.text).calls)
@@ -98,3 +157,24 @@ def test_llama_cpp_engine_module_does_not_load_torch() -> None:
     code = "import sys, toolmodal.engines.llamacpp; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_llama_cpp_runs_shared_prefixes_back_to_back(monkeypatch) -> None:
+    # llama-cpp-python keeps the common prefix of consecutive prompts: sorted prompts make
+    # rows with the same tool block neighbours; answers still come back in request order.
+    from toolmodal.engines.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine.__new__(LlamaCppEngine)  # no GGUF: only the ordering is tested
+    prompts = {"b": [1, 2, 9], "a": [1, 2, 3], "c": [5], "d": [1, 4]}
+    run: list[list[int]] = []
+
+    def generate_one(request: Request, prompt: list[int]) -> Generation:
+        run.append(prompt)
+        return Generation(request.messages[0]["content"], 1, 0.0, True)
+
+    monkeypatch.setattr(engine, "prompt_tokens", lambda messages: prompts[messages[0]["content"]],
+                        raising=False)
+    monkeypatch.setattr(engine, "_generate_one", generate_one, raising=False)
+    out = engine.generate([Request([{"role": "user", "content": k}]) for k in "bacd"])
+    assert run == [[1, 2, 3], [1, 2, 9], [1, 4], [5]]
+    assert [g.text for g in out] == ["b", "a", "c", "d"]

@@ -1,4 +1,5 @@
-"""Evaluation report: metrics per test set and mask mode, deltas, BFCL sets, plots, commands."""
+"""Evaluation report: metrics per test set and mode with counts and intervals, chains end to
+end, the headline, deltas, BFCL sets, plots, commands."""
 
 from __future__ import annotations
 
@@ -11,26 +12,40 @@ import pytest
 from toolmodal.calls import ToolCall, format_output
 from toolmodal.chat import build_prompt
 from toolmodal.commands import evaluate as commands
+from toolmodal.datagen.executor import execute, result_message
 from toolmodal.engines import Generation, Request
-from toolmodal.evaluate import EvalConfig, aggregate, evaluate, evaluate_rows
+from toolmodal.evaluate import (
+    EvalConfig,
+    chain_episodes,
+    evaluate,
+    evaluate_chains,
+    evaluate_rows,
+)
 from toolmodal.evaluate_plots import write_plots
 from toolmodal.schema import Param, Tool
-from toolmodal.scoring import score_example
 
 WEATHER = Tool(name="get_weather", parameters=(Param(name="city", type="string",
                                                      required=True),))
 OSLO = ToolCall("get_weather", {"city": "Oslo"})
+ROME = ToolCall("get_weather", {"city": "Rome"})
 
 
-def row(rid: str, kind: str, expected: list[ToolCall]) -> dict:
+def row(rid: str, kind: str, expected: list[ToolCall], history: list[dict] | None = None,
+        query: str = "Weather in Oslo?") -> dict:
     """A dataset row as the data contract defines it."""
     return {"id": rid, "phase": "joint", "kind": kind,
-            "prompt": build_prompt("Call tools.", [WEATHER], "Weather in Oslo?"),
+            "prompt": build_prompt("Call tools.", [WEATHER], query, history),
             "completion": [{"role": "assistant", "content": format_output(expected)}],
             "tools": json.dumps([WEATHER.model_dump(mode="json")]),
             "expected_calls": json.dumps([{"name": c.name, "arguments": c.arguments}
                                           for c in expected]),
             "difficulty": 1, "n_tools": 1, "category": "weather", "prompt_variant": "default"}
+
+
+def executed(call: ToolCall) -> list[dict]:
+    """The history turns of a right call: the call and the mock executor's result."""
+    return [{"role": "assistant", "content": format_output([call])},
+            {"role": "tool", "content": result_message(execute(call, [WEATHER]))}]
 
 
 class FakeEngine:
@@ -40,12 +55,27 @@ class FakeEngine:
         text = {"none": format_output([ToolCall("weather_now", {"city": "Oslo"})]),
                 "soft": format_output([ToolCall("get_weather", {"city": "Rome"})]),
                 "hard": format_output([OSLO])}
-        return [Generation(text[r.mask], n_new_tokens=10, seconds=0.5) for r in requests]
+        return [Generation(text[r.mask], n_new_tokens=10, seconds=0.5, ended=True)
+                for r in requests]
 
 
+class ScriptedEngine:
+    """Answers each request with `answers[step]`, step = assistant turns in its prompt, and
+    keeps every request it saw."""
+
+    def __init__(self, answers: list[str], ended: bool = True) -> None:
+        self.answers, self.ended, self.seen = answers, ended, []
+
+    def generate(self, requests: list[Request]) -> list[Generation]:
+        self.seen += requests
+        steps = [sum(m["role"] == "assistant" for m in r.messages) for r in requests]
+        return [Generation(self.answers[k], 5, 0.1, self.ended) for k in steps]
+
+
+CHAIN = [row("c0", "chain", [OSLO]), row("c1", "chain", [ROME], executed(OSLO))]
 SPLITS = {"test_seen": [row("s1", "single", [OSLO]), row("s2", "single", [OSLO])],
           "test_unseen": [row("u1", "single", [OSLO])],
-          "test_chain": [row("c1", "chain", [OSLO])],
+          "test_chain": CHAIN,
           "test_irrelevance": [row("i1", "irrelevance", [])]}
 
 
@@ -56,27 +86,97 @@ def test_report_has_metrics_per_set_and_mode_and_deltas(tmp_path: Path):
     assert seen["modes"]["soft"]["metrics"]["tool_accuracy"] == 1.0
     assert seen["modes"]["soft"]["metrics"]["argument_accuracy"] == 0.0
     assert seen["modes"]["hard"]["metrics"]["exact_match"] == 1.0
+    assert seen["modes"]["hard"]["stats"]["exact_match"]["n"] == 2
     assert seen["delta_vs_unmasked"]["hard"]["exact_match"] == 1.0
-    assert seen["modes"]["hard"]["metrics"]["tokens_per_s"] == 20.0
-    assert report["headline"]["zero_shot_accuracy"] == {"none": 0.0, "soft": 0.0, "hard": 1.0}
-    assert report["headline"]["irrelevance_accuracy"]["hard"] == 0.0  # called where none fits
+    assert seen["modes"]["hard"]["metrics"]["latency_s"] == 0.5
+    # call metrics are not defined on the irrelevance set, irrelevance not on call sets
+    irrelevance = report["test_sets"]["test_irrelevance"]["modes"]["hard"]["metrics"]
+    assert "exact_match" not in irrelevance and "irrelevance_accuracy" not in \
+        seen["modes"]["hard"]["metrics"]
+    assert report["headline"]["unseen_exact_match"]["hard"]["value"] == 1.0
+    assert report["headline"]["irrelevance_accuracy"]["hard"]["value"] == 0.0  # called anyway
     paths = write_plots(report, tmp_path)
     assert {p.name for p in paths} == {"masking.png", "confusion_none.png",
                                        "confusion_soft.png", "confusion_hard.png"}
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_refusal_on_a_call_set_scores_zero_and_irrelevance_counts_no_calls():
+    rows = [row("s1", "single", [OSLO]), row("i1", "irrelevance", [])]
+    stats = evaluate_rows(ScriptedEngine(["No tool fits."]), rows, "none")["stats"]
+    for metric in ("tool_accuracy", "exact_match", "argument_accuracy", "stopped_after_calls"):
+        assert (stats[metric]["k"], stats[metric]["n"]) == (0, 1), metric
+    assert (stats["irrelevance_accuracy"]["k"], stats["irrelevance_accuracy"]["n"]) == (1, 1)
+    assert stats["format_compliance"]["n"] == 0  # well-formed refusals do not inflate format
+    assert stats["exact_match"]["low"] == 0.0 and stats["exact_match"]["high"] > 0.7
+
+
+def test_stopped_after_calls_needs_end_of_turn():
+    rows = [row("s1", "single", [OSLO])]
+    ran_out = evaluate_rows(ScriptedEngine([format_output([OSLO])], ended=False), rows, "none")
+    assert ran_out["metrics"]["exact_match"] == 1.0
+    assert ran_out["metrics"]["stopped_after_calls"] == 0.0  # hit the token budget instead
+    ended = evaluate_rows(ScriptedEngine([format_output([OSLO])]), rows, "none")
+    assert ended["metrics"]["stopped_after_calls"] == 1.0
+
+
+def test_rows_per_kind_when_a_set_mixes_kinds():
+    rows = [row("s1", "single", [OSLO]), row("p1", "parallel", [OSLO, ROME])]
+    result = evaluate_rows(ScriptedEngine([format_output([OSLO])]), rows, "none")
+    assert result["by_kind"]["single"]["exact_match"]["k"] == 1
+    assert result["by_kind"]["parallel"]["exact_match"]["k"] == 0
+    assert result["by_kind"]["parallel"]["argument_accuracy"]["n"] == 2  # counted per argument
+
+
+def test_chain_episodes_group_consecutive_steps():
+    rows = [*CHAIN, row("x1", "chain", [ROME], executed(OSLO), query="Other?"),
+            row("d0", "chain", [OSLO], query="Other?")]
+    assert [[r["id"] for r in ep] for ep in chain_episodes(rows)] == [["c0", "c1"], ["d0"]]
+
+
+def test_chain_end_to_end_feeds_the_models_calls_and_executed_results():
+    engine = ScriptedEngine([format_output([OSLO]), format_output([ROME])])
+    result = evaluate_chains(engine, CHAIN, "none")
+    assert result["stats"]["chain_end_to_end"]["k"] == 1
+    assert result["chains"] == [{"id": "c0", "steps": 2, "right_steps": 2}]
+    # the second step saw the model's own turn and the executor's result of its call
+    assert engine.seen[1].messages[-2:] == executed(OSLO)
+
+
+def test_chain_end_to_end_fails_when_any_step_fails():
+    # right first step, wrong second step: per step 1/2, end to end 0/1
+    engine = ScriptedEngine([format_output([OSLO]), format_output([OSLO])])
+    result = evaluate(engine, EvalConfig(test_splits=["test_chain"], mask_modes=["none"]),
+                      {"test_chain": CHAIN}, log=lambda _: None)
+    metrics = result["test_sets"]["test_chain"]["modes"]["none"]["metrics"]
+    assert metrics["exact_match"] == 0.5 and metrics["chain_end_to_end"] == 0.0
+    # a first step that misses stops the chain: the second step is never generated
+    refuser = ScriptedEngine(["No tool fits.", format_output([ROME])])
+    assert evaluate_chains(refuser, CHAIN, "none")["chains"][0]["right_steps"] == 0
+    assert len(refuser.seen) == 1
+
+
+def test_never_calling_cannot_beat_half_right_on_the_headline():
+    from toolmodal.tracking import PromotionConfig, headline_metrics
+
+    half = [row(f"s{i}", "single", [OSLO if i % 2 else ROME]) for i in range(4)]
+    splits = {"test_seen": half, "test_unseen": half, "test_chain": CHAIN[:1],
+              "test_irrelevance": [row("i1", "irrelevance", [])]}
+    config = EvalConfig(mask_modes=["none"])
+    components = PromotionConfig().components
+    refuser = evaluate(ScriptedEngine(["No tool fits."]), config, splits, log=lambda _: None)
+    caller = evaluate(ScriptedEngine([format_output([OSLO])]), config, splits,
+                      log=lambda _: None)
+    refusing, _ = headline_metrics(refuser["headline"], "none", components)
+    calling, intervals = headline_metrics(caller["headline"], "none", components)
+    assert refusing["headline_score"] == 0.25
+    assert calling["headline_score"] > refusing["headline_score"]
+    assert intervals["seen_exact_match"]["n"] == 4 and intervals["seen_exact_match"]["k"] == 2
+
+
 def test_missing_split_is_named():
     with pytest.raises(KeyError, match="test_chain"):
         evaluate(FakeEngine(), EvalConfig(test_splits=["test_chain"]), {}, log=lambda _: None)
-
-
-def test_aggregate_irrelevance_only_counts_no_call_rows():
-    scores = [score_example("none fits", [WEATHER], []),
-              score_example(format_output([OSLO]), [WEATHER], [OSLO])]
-    metrics = aggregate(scores, [1.0, 1.0], [4, 6])
-    assert metrics["irrelevance_accuracy"] == 1.0 and metrics["tokens_per_s"] == 5.0
-    assert "irrelevance_accuracy" not in aggregate(scores[1:], [1.0], [6])
 
 
 def test_bfcl_set_in_report(bfcl_dir: Path):

@@ -3,7 +3,6 @@ the materializers of our types (round trips and the content hashes caching relie
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -53,37 +52,68 @@ def test_logging_without_a_tracked_run_does_nothing(tmp_path: Path):
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_flatten_and_held_out_metrics():
+def test_flatten_and_headline_metrics():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2,
                                                                         "e": 3}
-    headline = {"zero_shot_accuracy": {"none": 0.2, "hard": 0.4},
-                "irrelevance_accuracy": {"none": math.nan, "hard": 0.8}}
-    assert tracking.held_out_metrics(headline, "hard")["held_out_score"] == pytest.approx(0.6)
-    assert tracking.held_out_metrics(headline, "none") == {"zero_shot_accuracy": 0.2,
-                                                           "held_out_score": 0.2}
-    with pytest.raises(ValueError, match="no finite held-out metric under mask 'soft'"):
-        tracking.held_out_metrics({"x": {"soft": math.nan}}, "soft")
+    seen = {"value": 0.4, "k": 4, "n": 10, "low": 0.17, "high": 0.69}
+    headline = {"seen_exact_match": {"hard": seen, "none": {"value": None, "k": 0, "n": 0}},
+                "irrelevance_accuracy": {"hard": {"value": 0.8, "k": 8, "n": 10}}}
+    values, intervals = tracking.headline_metrics(headline, "hard",
+                                                  ["seen_exact_match", "irrelevance_accuracy"])
+    assert values["headline_score"] == pytest.approx(0.6) and intervals["seen_exact_match"] == seen
+    with pytest.raises(KeyError, match="'seen_exact_match' has no value under mask 'none'"):
+        tracking.headline_metrics(headline, "none", ["seen_exact_match"])
+
+
+def _stat(value: float, n: int = 4) -> dict:
+    return {"value": value, "k": round(value * n), "n": n, "low": value / 2, "high": 1.0}
 
 
 def _report() -> dict:
-    metrics = {"tool_accuracy": 0.5, "argument_accuracy": 0.25, "hallucination_rate": 0.0,
-               "format_compliance": 1.0, "latency_s": 2.0, "exact_match": 0.25}
-    return {"test_sets": {"test_unseen": {"modes": {"none": {"metrics": metrics},
-                                                    "hard": {"metrics": metrics}}}},
-            "headline": {"zero_shot_accuracy": {"none": 0.25, "hard": 0.5}}}
+    call_stats = {"tool_accuracy": _stat(0.5), "exact_match": _stat(0.25),
+                  "argument_accuracy": _stat(0.5, 8)}
+    metrics = {"n": 4, "tool_accuracy": 0.5, "exact_match": 0.25, "argument_accuracy": 0.5,
+               "latency_s": 2.0, "rows_per_min": 30.0}
+    run = {"metrics": metrics, "stats": call_stats,
+           "by_kind": {"single": call_stats, "parallel": call_stats}}
+    return {"test_sets": {"test_unseen": {"modes": {"none": run, "hard": run}}},
+            "headline": {"unseen_exact_match": {"none": _stat(0.25), "hard": _stat(0.25)}}}
 
 
 def test_eval_rows_and_tables():
     rows = reports.eval_rows("sft", _report())
-    assert rows[1] == {"model": "sft", "mask": "hard", "zero_shot": 0.5, "tool": 0.5,
-                       "argument": 0.25, "hallucination_rate": 0.0, "format_compliance": 1.0,
-                       "latency_s": 2.0}
-    text = reports.text_table(rows)
-    assert text.splitlines()[0].split()[:3] == ["model", "mask", "zero_shot"]
-    page = reports.comparison_page(rows, ["zero_shot", "tool"])
+    assert [(r["mask"], r["set"]) for r in rows] == [
+        ("none", "test_unseen"), ("none", "test_unseen/parallel"),
+        ("hard", "test_unseen"), ("hard", "test_unseen/parallel")]
+    assert rows[2]["exact"] == 0.25 and rows[2]["exact_low"] == 0.125 and rows[2]["n"] == 4
+    assert rows[2]["irrelevance"] is None  # not defined on a call set, never averaged in
+    assert rows[3]["n"] == 4  # a kind row counts rows, not arguments
+    cells = reports.interval_cells(rows)
+    assert cells[0]["exact"] == "25 [12-100]" and cells[0]["args"] == "50 [25-100] /8"
+    assert "irrelevance" not in cells[0]  # empty in every row
+    text = reports.text_table(cells)
+    assert text.splitlines()[0].split()[:4] == ["model", "mask", "set", "n"]
+    assert reports.markdown_table(cells).splitlines()[1].startswith("|---|")
+    page = reports.comparison_page(rows, ["exact", "tool"])
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
     curves = reports.curves_page("c", [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
     assert "data:image/png;base64," in curves
+
+
+def test_eval_report_materializer_shows_the_table_as_html_and_markdown(tmp_path: Path):
+    from materializers.eval_report import EvalReport, EvalReportMaterializer
+
+    uri = tmp_path / "artifact"
+    uri.mkdir()
+    report = EvalReport("sft", "/models/1", _report() | {"config": {}}, {"masking.png": b"x"})
+    materializer = EvalReportMaterializer(str(uri))
+    materializer.save(report)
+    assert materializer.load(EvalReport) == report
+    shown = materializer.save_visualizations(report)
+    assert sorted(Path(p).name for p in shown) == ["evaluation.html", "evaluation.md"]
+    markdown = (uri / "evaluation.md").read_text()
+    assert "| sft | hard | test_unseen | 4 | 50 [25-100] |" in markdown
+    assert materializer.extract_metadata(report)["unseen_exact_match.hard"] == 0.25
 
 
 def test_catalogue_materializer_round_trip_and_content_hash(tmp_path: Path):

@@ -19,6 +19,7 @@ from toolmodal.scoring import (
     same_value,
     score_example,
     tool_selection_reward,
+    wilson_interval,
 )
 
 WEATHER = Tool(name="get_weather", parameters=(
@@ -131,3 +132,46 @@ def test_formatted_expected_call_scores_perfectly(args):
     expected = [ToolCall("get_weather", args)]
     score = score_example(format_output(expected), TOOLS, expected)
     assert score.exact and score.tool_correct and score.args_fraction == 1.0
+
+
+# (output, expected, ended at end-of-turn, stopped after its calls), one comment per case.
+STOP_CASES = [
+    (format_output([OSLO]), [OSLO], True, True),  # calls, then end-of-turn
+    (format_output([OSLO]), [OSLO], False, False),  # right call but ran out of budget
+    (format_output([OSLO]) + " Done.", [OSLO], True, False),  # text after the calls
+    (format_output([OSLO, OSLO]), [OSLO], True, False),  # the same block repeated
+    (format_output([OSLO, SUM]), [OSLO, SUM], True, True),  # two different calls
+    ("No tool fits.", [OSLO], True, False),  # a refusal never "stops after its calls"
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "ended", "stopped"), STOP_CASES)
+def test_stopped_after_calls_table(text, expected, ended, stopped):
+    assert score_example(text, TOOLS, expected, ended).stopped is stopped
+
+
+def test_refusal_on_a_call_example_is_wrong_everywhere():
+    score = score_example("I cannot help with that.", TOOLS, [OSLO])
+    assert not (score.tool_correct or score.args_correct or score.exact or score.stopped)
+    assert (score.args_matched, score.args_total, score.args_fraction) == (0, 2, 0.0)
+
+
+def test_arguments_are_counted_per_argument():
+    score = score_example(call("get_weather", city="Oslo", unit="kelvin"), TOOLS, [OSLO, SUM])
+    assert (score.args_matched, score.args_total) == (1, 4)  # city right; unit, a, b not
+
+
+@pytest.mark.parametrize(("k", "n", "low", "high"), [
+    (0, 10, 0.0, 0.2775),  # nothing right in 10: the upper bound is far from 0
+    (5, 10, 0.2366, 0.7634),  # symmetric around one half
+    (10, 10, 0.7225, 1.0),  # mirror of 0/10
+    (90, 100, 0.8256, 0.9448),  # published textbook value
+    (0, 0, 0.0, 1.0),  # nothing measured: nothing excluded
+])
+def test_wilson_interval_known_values(k, n, low, high):
+    assert wilson_interval(k, n) == pytest.approx((low, high), abs=1e-4)
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="successes=11 outside 0..n=10"):
+        wilson_interval(11, 10)

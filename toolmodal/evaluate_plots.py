@@ -10,6 +10,7 @@ Deliberately left out: interactive plots and anything that recomputes metrics.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 METRICS = ["tool_accuracy", "argument_accuracy", "exact_match", "format_compliance",
-           "hallucination_rate", "irrelevance_accuracy", "bfcl_accuracy"]
+           "stopped_after_calls", "hallucination_rate", "irrelevance_accuracy",
+           "chain_end_to_end", "bfcl_accuracy"]
 NONE, OTHER = "(none)", "(other)"
 
 
@@ -41,10 +43,12 @@ def bar_chart(report: dict, path: Path) -> Path:
     fig, axes = plt.subplots(len(sets), 1, figsize=(10, 2.8 * max(len(sets), 1)), squeeze=False)
     for ax, (name, result) in zip(axes[:, 0], sets.items(), strict=True):
         modes = list(result["modes"])
-        metrics = [m for m in METRICS if m in result["modes"][modes[0]]["metrics"]]
+        metrics = [m for m in METRICS
+                   if result["modes"][modes[0]]["metrics"].get(m) is not None]
         width = 0.8 / len(modes)
         for k, mode in enumerate(modes):
-            values = [result["modes"][mode]["metrics"][m] for m in metrics]
+            values = [result["modes"][mode]["metrics"].get(m) for m in metrics]
+            values = [math.nan if v is None else v for v in values]
             ax.bar([i + k * width for i in range(len(metrics))], values, width, label=mode)
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))], metrics, fontsize=8)
         ax.set_ylim(0, 1)

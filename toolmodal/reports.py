@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import math
 from typing import Any
 
 import matplotlib
@@ -93,14 +94,17 @@ def comparison_page(rows: list[dict[str, Any]], metrics: list[str]) -> str:
     """Grouped bars of `metrics` for each (model, mask) row, masked next to unmasked.
 
     Args:
-        rows: One per evaluation: {"model": ..., "mask": ..., metric: value, ...}.
+        rows: One per evaluation (and test set): {"model", "mask", "set", metric: value...};
+            None values leave a gap.
         metrics: Metric names to chart (values in [0, 1]).
     """
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    labels = [f"{r['model']}\n{r['mask']}" for r in rows]
+    labels = [f"{r['model']}\n{r['mask']}" + (f"\n{r['set']}" if "set" in r else "")
+              for r in rows]
     colors = ["#4878d0" if r["mask"] == "none" else "#ee854a" for r in rows]
     for ax, metric in zip(axes[0], metrics, strict=True):
-        ax.bar(labels, [r[metric] for r in rows], color=colors)
+        ax.bar(labels, [math.nan if r[metric] is None else r[metric] for r in rows],
+               color=colors)
         ax.set_ylim(0, 1)
         ax.set_title(metric, fontsize=9)
         ax.tick_params(axis="x", labelsize=7, rotation=45)
@@ -120,24 +124,72 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line, rule, *body])
 
 
-def eval_rows(label: str, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Summary rows of one evaluation report, one per mask mode.
+# summary column -> report metric, in table order
+SUMMARY = {"tool": "tool_accuracy", "exact": "exact_match", "args": "argument_accuracy",
+           "stopped": "stopped_after_calls", "format": "format_compliance",
+           "halluc": "hallucination_rate", "irrelevance": "irrelevance_accuracy",
+           "chain_e2e": "chain_end_to_end", "bfcl": "bfcl_accuracy"}
 
-    Columns: the headline accuracies (zero-shot = test_unseen exact match, compositional =
-    test_chain exact match, irrelevance), then tool/argument accuracy, hallucination rate and
-    format compliance averaged over the test sets that ran, and mean latency per example.
+
+def eval_rows(label: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary rows of one evaluation report: one per mask mode and test set, plus one per
+    row kind (parallel, multiple...) where a set mixes kinds.
+
+    Each metric column (`SUMMARY`) holds the value, with `<column>_low` / `_high` (95% Wilson
+    interval) and `<column>_n` (its count) beside it; None where the metric is not defined on
+    that set (call metrics on the irrelevance set, and so on). Nothing is averaged across sets.
     """
-    sets = report["test_sets"]
-    modes = list(next(iter(sets.values()))["modes"]) if sets else []
     rows = []
-    for mode in modes:
-        row: dict[str, Any] = {"model": label, "mask": mode}
-        for name, by_mode in report["headline"].items():
-            row[name.removesuffix("_accuracy")] = by_mode[mode]
-        for metric in ("tool_accuracy", "argument_accuracy", "hallucination_rate",
-                       "format_compliance", "latency_s"):
-            values = [s["modes"][mode]["metrics"][metric] for s in sets.values()
-                      if metric in s["modes"][mode]["metrics"]]
-            row[metric.removesuffix("_accuracy")] = sum(values) / len(values) if values else None
-        rows.append(row)
+    for name, result in report["test_sets"].items():
+        for mode, run in result["modes"].items():
+            base = {"model": label, "mask": mode}
+            rows.append(_summary_row(base | {"set": name}, run["stats"], run["metrics"]))
+            for kind, stats in run.get("by_kind", {}).items():
+                if kind not in ("single", "chain"):
+                    rows.append(_summary_row(base | {"set": f"{name}/{kind}"}, stats, {}))
     return rows
+
+
+def _summary_row(row: dict[str, Any], stats: dict[str, dict], metrics: dict[str, Any]) -> dict:
+    """One summary row: counts, each metric's value, interval and count, then speed."""
+    row["n"] = metrics.get("n", next((s["n"] for k, s in stats.items()
+                                      if k not in ("argument_accuracy", "format_compliance")),
+                                     0))
+    for column, metric in SUMMARY.items():
+        stat = stats.get(metric, {})
+        row[column] = stat.get("value")
+        row[f"{column}_low"], row[f"{column}_high"] = stat.get("low"), stat.get("high")
+        row[f"{column}_n"] = stat.get("n")
+    row["rows_per_min"] = metrics.get("rows_per_min")
+    row["latency_s"] = metrics.get("latency_s")
+    return row
+
+
+def interval_cells(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Rows for reading: each metric as `value% [low-high]` (and `/n` where its count is not
+    the row's), columns that are empty in every row dropped."""
+    cells = []
+    for row in rows:
+        cell = {k: _cell(row[k]) for k in ("model", "mask", "set", "n")}
+        for column in SUMMARY:
+            if row[column] is None:
+                cell[column] = ""
+                continue
+            text = (f"{100 * row[column]:.0f} [{100 * row[f'{column}_low']:.0f}-"
+                    f"{100 * row[f'{column}_high']:.0f}]")
+            count = row[f"{column}_n"]
+            cell[column] = text if count == row["n"] else f"{text} /{count}"
+        cell["rows/min"] = "" if row["rows_per_min"] is None else f"{row['rows_per_min']:.1f}"
+        cells.append(cell)
+    used = [c for c in (cells[0] if cells else {}) if any(r[c] for r in cells)]
+    return [{c: r[c] for c in used} for r in cells]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A GitHub-flavoured markdown table (the dashboard's markdown visualization)."""
+    if not rows:
+        return "(no rows)"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ live in `toolmodal.bfcl`, and any weighting of rewards, which is the GRPO config
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,10 @@ class ExampleScore:
             of the expected and predicted call counts; 1.0 for a correct "no call".
         args_correct: tool_correct and every expected call matched with exactly its arguments.
         exact: args_correct and no predicted call left over or ill-formed.
+        args_matched: Expected arguments reproduced with their exact value (aligned calls).
+        args_total: Number of expected arguments (0 on a "no call" example).
+        stopped: The output makes at least one call, nothing follows the last call, no call
+            block repeats an earlier one, and generation ended at end-of-turn (`ended`).
         hallucinated: Some call names a tool that was not offered.
         schema_ok: Every predicted call passes `check_call` against the offered tools.
         predicted: Names of the parsed calls, in output order.
@@ -49,6 +54,9 @@ class ExampleScore:
     args_fraction: float
     args_correct: bool
     exact: bool
+    args_matched: int
+    args_total: int
+    stopped: bool
     hallucinated: bool
     schema_ok: bool
     predicted: tuple[str, ...]
@@ -105,13 +113,24 @@ def align_calls(predicted: list[ToolCall], expected: list[ToolCall]) -> list[tup
     return pairs
 
 
-def score_example(text: str, tools: list[Tool], expected: list[ToolCall]) -> ExampleScore:
+def matched_arguments(predicted: ToolCall, expected: ToolCall) -> int:
+    """Number of the expected call's arguments the predicted call reproduces exactly."""
+    return sum(1 for k, v in expected.arguments.items()
+               if k in predicted.arguments and same_value(predicted.arguments[k], v))
+
+
+def score_example(text: str, tools: list[Tool], expected: list[ToolCall],
+                  ended: bool = True) -> ExampleScore:
     """Score one model output against the offered tools and the expected calls.
+
+    A refusal (no call) on an example that expects calls is wrong on every call metric.
 
     Args:
         text: Raw assistant text in the `toolmodal.calls` format.
         tools: Tools offered in the prompt.
         expected: Expected calls; empty when no tool fits.
+        ended: Generation stopped at end-of-turn rather than at its token budget (GRPO
+            completions are cut at end-of-turn by the trainer, hence the default).
     """
     parsed = parse_output(text)
     predicted = parsed.calls
@@ -119,8 +138,9 @@ def score_example(text: str, tools: list[Tool], expected: list[ToolCall]) -> Exa
     tail = text[text.rfind(CALL_END) + len(CALL_END):] if CALL_END in text else ""
     format_ok = parsed.ok and not tail.strip()
     tool_correct = sorted(c.name for c in predicted) == sorted(c.name for c in expected)
-    credits = [argument_credit(predicted[p], expected[e])
-               for e, p in align_calls(predicted, expected)]
+    pairs = align_calls(predicted, expected)
+    credits = [argument_credit(predicted[p], expected[e]) for e, p in pairs]
+    blocks = [c.to_json() for c in predicted]
     all_args = tool_correct and all(c == 1.0 for c in credits)
     if expected:
         args_fraction = sum(credits) / max(len(expected), len(predicted))
@@ -132,11 +152,33 @@ def score_example(text: str, tools: list[Tool], expected: list[ToolCall]) -> Exa
         args_fraction=args_fraction,
         args_correct=all_args,
         exact=all_args and parsed.ok,
+        args_matched=sum(matched_arguments(predicted[p], expected[e]) for e, p in pairs),
+        args_total=sum(len(c.arguments) for c in expected),
+        stopped=ended and format_ok and bool(predicted) and len(set(blocks)) == len(blocks),
         hallucinated=any(c.name not in offered for c in predicted),
         schema_ok=all(not check_call(c, tools) for c in predicted),
         predicted=tuple(c.name for c in predicted),
         expected=tuple(c.name for c in expected),
     )
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95% by default).
+
+    Args:
+        successes: Number of successes k (0 <= k <= n).
+        n: Number of trials; (0.0, 1.0) when n is 0 (nothing measured, nothing excluded).
+        z: Standard normal quantile of the two-sided level.
+    """
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: successes={successes} outside 0..n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @lru_cache(maxsize=4096)
@@ -200,3 +242,31 @@ REWARDS = {
     "no_hallucination": no_hallucination_reward,
     "exact_match": exact_match_reward,
 }
+
+
+def call_value(score: ExampleScore) -> float:
+    """One graded value in [-1, 1] that orders outputs by how wrong they are.
+
+    On a call-needing example: exact calls 1.0; the right tools with partly right arguments
+    0.5 + 0.4 * args_fraction; a refusal (no call, well-formed) 0.0; the wrong offered tools
+    -0.5; a broken format -0.5; a tool that was not offered -1.0. On a "no tool fits" example:
+    no call 1.0, a broken format -0.5, any call -0.5, an unoffered tool -1.0.
+    """
+    if score.hallucinated:
+        return -1.0
+    if not score.format_ok:
+        return -0.5
+    if not score.expected:
+        return 1.0 if not score.predicted else -0.5
+    if not score.predicted:
+        return 0.0
+    if score.exact:
+        return 1.0
+    return 0.5 + 0.4 * score.args_fraction if score.tool_correct else -0.5
+
+
+def call_reward(completions: list, tools: list[str], expected_calls: list[str],
+                **_: Any) -> list[float]:
+    """`call_value` per completion: tells a wrong tool (negative) from a refusal (0) from
+    partly right arguments (in between) from exact calls (1); in [-1, 1], unlike the others."""
+    return [call_value(s) for s in score_rows(completions, tools, expected_calls)]

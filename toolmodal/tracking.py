@@ -74,8 +74,15 @@ def log_html(html: str, name: str) -> None:
         mlflow.log_text(html, name)
 
 
+def log_table(rows: list[dict[str, Any]], name: str) -> None:
+    """Attach a table (rows with the same columns) to the MLflow run as a table artifact."""
+    if tracking() and rows:
+        mlflow.log_table({column: [row[column] for row in rows] for column in rows[0]}, name)
+
+
 def register_and_promote(name: str, source: str, metrics: dict[str, float], key: str,
-                         tracking_uri: str | None = None) -> dict[str, Any]:
+                         tracking_uri: str | None = None,
+                         intervals: dict[str, dict] | None = None) -> dict[str, Any]:
     """Register a model version and move the production alias to it if it is better.
 
     Args:
@@ -84,9 +91,12 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
         metrics: Held-out metrics of this version (stored as version tags).
         key: The metric compared (higher is better) with the current production version.
         tracking_uri: Registry URI; None = MLflow's current one (the tracker's, in a step).
+        intervals: Count and 95% interval of each metric, copied into the decision record.
 
     Returns:
-        version, promoted, the compared values and the previous production version (or None).
+        version, promoted, the compared values, the previous production version (or None) and
+        the intervals. A production version without a `key` tag (scored on another metric)
+        cannot be compared and is replaced.
     """
     client = mlflow.MlflowClient(tracking_uri)
     if key not in metrics:
@@ -100,13 +110,14 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
         name, source=source, run_id=run.info.run_id if run else None,
         tags={k: str(v) for k, v in metrics.items()})
     current = _production(client, name)
-    previous = None if current is None else float(current.tags[key])
+    previous = None if current is None or key not in current.tags else float(current.tags[key])
     promoted = previous is None or metrics[key] > previous
     if promoted:
         client.set_registered_model_alias(name, PRODUCTION, version.version)
     return {"version": int(version.version), "promoted": promoted, "metric": key,
             "value": metrics[key], "production_value": previous,
-            "previous_production": None if current is None else int(current.version)}
+            "previous_production": None if current is None else int(current.version),
+            "intervals": intervals or {}}
 
 
 def _production(client: mlflow.MlflowClient, name: str):
@@ -117,30 +128,49 @@ def _production(client: mlflow.MlflowClient, name: str):
         return None
 
 
+HEADLINE_COMPONENTS = ["seen_exact_match", "unseen_exact_match", "chain_end_to_end",
+                       "irrelevance_accuracy"]
+
+
 class PromotionConfig(BaseModel):
     """Settings of the promotion step.
 
     Attributes:
         registered_model: Name of the model in MLflow's registry.
         mask: Mask mode whose held-out metrics decide (the mode the model will be served with).
+        components: Headline components (keys of an evaluation report's `headline`) whose mean,
+            `headline_score`, decides. Exact match on call sets next to irrelevance accuracy:
+            a model that never calls scores 1 / len(components) at most.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     registered_model: str = "toolmodal"
     mask: Literal["none", "soft", "hard"] = "none"
+    components: list[str] = HEADLINE_COMPONENTS
 
 
-def held_out_metrics(headline: dict[str, dict[str, float]], mask: str) -> dict[str, float]:
-    """The held-out accuracies under `mask` and their mean, `held_out_score` (what promotes).
+def headline_metrics(headline: dict[str, dict[str, dict]], mask: str,
+                     components: list[str]) -> tuple[dict[str, float], dict[str, dict]]:
+    """The components under `mask`, their mean `headline_score` (what promotes), and the
+    count and Wilson interval of each component (for the decision record).
 
     Args:
-        headline: An evaluation report's `headline` (zero-shot = tools never trained on,
-            compositional = chains, irrelevance = no tool fits), metric -> mode -> value.
+        headline: An evaluation report's `headline`: component -> mode -> {value, k, n, low,
+            high}.
         mask: Mask mode.
+        components: Components to average; each must be in `headline` with a value.
+
+    Raises:
+        KeyError: A component is missing from the headline or has no value under `mask`.
     """
-    values = {name: by_mode[mask] for name, by_mode in headline.items()
-              if math.isfinite(by_mode[mask])}
-    if not values:
-        raise ValueError(f"no finite held-out metric under mask {mask!r} in {headline}")
-    return {**values, "held_out_score": sum(values.values()) / len(values)}
+    stats = {}
+    for name in components:
+        stat = headline.get(name, {}).get(mask)
+        if stat is None or stat["value"] is None:
+            raise KeyError(f"headline component {name!r} has no value under mask {mask!r} "
+                           f"(headline has {sorted(headline)})")
+        stats[name] = stat
+    values = {name: float(stat["value"]) for name, stat in stats.items()}
+    values["headline_score"] = sum(values.values()) / len(values)
+    return values, stats

@@ -13,8 +13,9 @@ The interface every engine implements (the export engineer's `llamacpp.py` inclu
   Grammars for hard mode come from `toolmodal.masking.grammar` (JSON schema of one call,
   xgrammar/GBNF-style EBNF, Lark), so every engine constrains to the same language.
 - A `Generation` is the raw text (special tokens removed, the calls.py format intact), the
-  number of generated tokens and the wall-clock seconds spent on it (the batch's time divided
-  evenly over its requests when an engine batches).
+  number of generated tokens, the request's latency in seconds (from the start of its batch to
+  its last token; throughput is the caller's wall clock over many requests) and whether it
+  ended at end-of-turn.
 - `generate` returns one Generation per request, in order; it decodes greedily and stops at the
   chat template's end-of-turn. Parsing is NOT the engine's job: callers use
   `toolmodal.calls.parse_output` on `Generation.text`.
@@ -55,6 +56,9 @@ class EngineConfig(BaseModel):
         any_order: Whether hard mode lets arguments appear in any order (else schema order).
         lora: llama.cpp only: a LoRA adapter GGUF applied to the model at load, e.g. the
             Q4_K_M correction written by `toolmodal.export` (other engines refuse it).
+        prefix_cache: Reuse the KV cache of prompt prefixes shared by requests (the system
+            prompt and tool block) and order requests so that they are adjacent; False is the
+            former one-prompt-at-a-time path (the throughput bench compares the two).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -66,6 +70,7 @@ class EngineConfig(BaseModel):
     hard_reasoning: Literal["none", "line", "free"] = "line"
     any_order: bool = False
     lora: Path | None = None
+    prefix_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,19 @@ class Request:
 
 @dataclass(frozen=True)
 class Generation:
-    """Raw output of one request."""
+    """Raw output of one request.
+
+    Attributes:
+        text: Generated text up to (not including) the end-of-turn token.
+        n_new_tokens: Generated tokens, the end-of-turn token included.
+        seconds: This request's latency: from the start of its batch until its last token.
+        ended: Generation stopped at end-of-turn (False: it ran out of `max_new_tokens`).
+    """
 
     text: str
     n_new_tokens: int
     seconds: float
+    ended: bool
 
 
 class Engine(Protocol):

@@ -103,4 +103,5 @@ class VLLMEngine:
         outputs = self.llm.generate(prompts, [self.sampling_params(r) for r in requests])
         seconds = (time.perf_counter() - started) / max(len(requests), 1)
         return [Generation(text=o.outputs[0].text, n_new_tokens=len(o.outputs[0].token_ids),
-                           seconds=seconds) for o in outputs]
+                           seconds=seconds, ended=o.outputs[0].finish_reason == "stop")
+                for o in outputs]

@@ -1,0 +1,84 @@
+"""Per-test-set metrics with their row counts and 95% Wilson intervals.
+
+Every figure is a proportion `k / n` over the rows (or arguments) it is defined on, never a
+mean across test sets of different meaning:
+
+- call rows (some call expected): `tool_accuracy` (called names = expected names),
+  `exact_match` (every call and argument right, nothing extra), `argument_accuracy` (expected
+  arguments reproduced exactly, counted per argument), `hallucination_rate` (a call to a tool
+  not offered), `stopped_after_calls` (end-of-turn right after the calls, no repeated block)
+  and `schema_validity`; a refusal is wrong on all of them. `format_compliance` counts the call
+  rows whose output attempted a call (a refusal is well-formed text, so it would inflate it).
+- no-call rows (nothing fits): `irrelevance_accuracy`, the no-call rate.
+
+Speed is reported beside them: `latency_s` (mean per-request latency), `rows_per_min` and
+`tokens_per_s` (throughput over the set's wall-clock time).
+
+Deliberately left out: scoring one output (`toolmodal.scoring`) and generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from toolmodal.scoring import ExampleScore, wilson_interval
+
+CALL_RATES: dict[str, Callable[[ExampleScore], bool]] = {
+    "tool_accuracy": lambda s: s.tool_correct,
+    "exact_match": lambda s: s.exact,
+    "hallucination_rate": lambda s: s.hallucinated,
+    "stopped_after_calls": lambda s: s.stopped,
+    "schema_validity": lambda s: s.schema_ok,
+}
+
+
+def proportion(successes: int, n: int) -> dict[str, float | None]:
+    """`{"value", "k", "n", "low", "high"}` of a proportion with its 95% Wilson interval."""
+    low, high = wilson_interval(successes, n)
+    return {"value": successes / n if n else None, "k": successes, "n": n,
+            "low": low, "high": high}
+
+
+def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
+    """Stats of every metric defined on these rows (call metrics, irrelevance or both)."""
+    calls = [s for s in scores if s.expected]
+    no_call = [s for s in scores if not s.expected]
+    stats: dict[str, dict[str, float]] = {}
+    if calls:
+        stats = {name: proportion(sum(rule(s) for s in calls), len(calls))
+                 for name, rule in CALL_RATES.items()}
+        stats["argument_accuracy"] = proportion(sum(s.args_matched for s in calls),
+                                                sum(s.args_total for s in calls))
+        tried = [s for s in calls if s.predicted or not s.format_ok]  # refusals cannot inflate
+        stats["format_compliance"] = proportion(sum(s.format_ok for s in tried), len(tried))
+    if no_call:
+        stats["irrelevance_accuracy"] = proportion(sum(not s.predicted for s in no_call),
+                                                   len(no_call))
+    return stats
+
+
+def set_metrics(scores: list[ExampleScore], seconds: list[float], tokens: list[int],
+                wall_s: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Flat metrics (values, for charts and deltas) and their stats (k, n, interval).
+
+    Args:
+        scores: One score per row.
+        seconds: Per-request latency of each row.
+        tokens: Generated tokens of each row.
+        wall_s: Wall-clock seconds the whole set took (throughput).
+    """
+    stats = rate_stats(scores)
+    metrics: dict[str, float] = {"n": len(scores)}
+    metrics |= {name: s["value"] for name, s in stats.items() if s["n"]}
+    metrics["latency_s"] = sum(seconds) / len(seconds) if seconds else 0.0
+    metrics["rows_per_min"] = 60 * len(scores) / wall_s if wall_s else 0.0
+    metrics["tokens_per_s"] = sum(tokens) / wall_s if wall_s else 0.0
+    return metrics, stats
+
+
+def kind_stats(scores: list[ExampleScore], kinds: list[str]) -> dict[str, dict]:
+    """Stats per row kind (single, parallel, multiple...) when a set mixes several kinds."""
+    if len(set(kinds)) < 2:
+        return {}
+    return {kind: rate_stats([s for s, k in zip(scores, kinds, strict=True) if k == kind])
+            for kind in sorted(set(kinds))}
