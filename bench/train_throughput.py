@@ -123,12 +123,12 @@ def run_ours(args, rows: Dataset, tokenizer, out: Path) -> tuple[float, float, i
     with PeakRSS() as rss:
         model = load(args.model)
         with torch.no_grad():
-            loss_sum, n = supervised_loss(model, collate(examples[:args.batch_size],
-                                                         tokenizer.pad_token_id))
+            parts = supervised_loss(model, collate(examples[:args.batch_size],
+                                                   tokenizer.pad_token_id))
         logger = MetricsLogger(out / "ours" / "metrics.jsonl")
         train_sft(model, tokenizer, examples, config, out / "ours", logger)
     seconds = sum(m["step_seconds"] for m in read_metrics(out / "ours" / "metrics.jsonl"))
-    return float(loss_sum) / n, seconds, rss.peak
+    return parts.plain / parts.tokens, seconds, rss.peak
 
 
 def main() -> None:

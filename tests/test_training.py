@@ -74,11 +74,13 @@ def test_loss_equals_full_logits_loss(tiny_model_dir, data):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     examples, _ = encode_rows(tokenizer, data["joint_train"].select(range(3)), 512)
     batch = collate(examples, tokenizer.pad_token_id)
-    loss_sum, n = supervised_loss(model, batch)
+    parts = supervised_loss(model, batch)
     full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                  labels=batch["labels"]).loss
-    assert n == int((batch["labels"][:, 1:] != IGNORE).sum())
-    torch.testing.assert_close(loss_sum / n, full, rtol=1e-5, atol=1e-5)
+    assert parts.tokens == int((batch["labels"][:, 1:] != IGNORE).sum())
+    torch.testing.assert_close(parts.weighted / parts.weight, full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(parts.plain / parts.tokens, float(full.detach()), rtol=1e-5,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("stage", ["sft_selection", "sft_arguments", "sft_joint"])
@@ -87,10 +89,15 @@ def test_sft_stage_trains(tiny_model_dir, data, tmp_path, stage):
                             save_steps=2, learning_rate=1e-3)
     summary = run_stage(tiny_model_dir, data, config, tmp_path / stage)
     metrics = read_metrics(tmp_path / stage / "metrics.jsonl")
-    losses = [m["loss"] for m in metrics if "loss" in m]
+    steps = [m for m in metrics if "loss" in m]
+    losses = [m["loss"] for m in steps]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
-    assert {"learning_rate", "grad_norm", "supervised_tokens_per_second"} <= set(metrics[0])
+    assert {"learning_rate", "grad_norm", "supervised_tokens_per_second", "nll"} <= set(steps[0])
     assert "eval_loss" in metrics[-1] and summary["global_step"] == 3
+    assert losses[-1] < losses[0] and steps[-1]["nll"] < steps[0]["nll"]
+    curve = json.loads((tmp_path / stage / "learning_curve.json").read_text())["points"]
+    assert [p["step"] for p in curve] == [0, 3] and curve[-1]["examples_seen"] == 6
+    assert (tmp_path / stage / "learning_curve.png").stat().st_size > 1000
     assert _changed(_weights(tiny_model_dir), _weights(tmp_path / stage))
     assert run_stage(tiny_model_dir, data, config, tmp_path / stage) == {"already_done": True}
 
@@ -122,7 +129,7 @@ def test_resume_after_kill(tiny_model_dir, data, tmp_path):
 
 def test_lora_trains_only_tool_token_rows(tiny_model_dir, data, tmp_path):
     config = SFTStageConfig(stage="sft_selection", max_steps=2, per_device_train_batch_size=2,
-                            use_lora=True, lora_r=8, learning_rate=1e-2)
+                            trainable="lora", lora_r=8, learning_rate=1e-2)
     run_stage(tiny_model_dir, data, config, tmp_path / "lora")
     before, after = _weights(tiny_model_dir), _weights(tmp_path / "lora")
     assert set(before) == set(after)  # merged: a plain model folder
@@ -145,17 +152,25 @@ def test_tied_groups_flags_whole_groups():
     assert tied_groups(advantages, 2).tolist() == [True, True, False, False, True, True]
 
 
-def test_grpo_stage_trains(tiny_model_dir, data, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("mode", "trainable", "rewards"), [
+    ("weighted", "full", ("rewards/tool_selection_reward/mean",
+                          "rewards/no_hallucination_reward/mean")),
+    ("call", "embeddings_frozen", ("rewards/call_reward/mean",)),
+])
+def test_grpo_stage_trains(tiny_model_dir, data, tmp_path, monkeypatch, mode, trainable, rewards):
     # A random model's rewards all tie (no signal); add a varying reward to the real scorers.
-    monkeypatch.setattr(grpo, "WEIGHTED_REWARDS", [*grpo.WEIGHTED_REWARDS, (_length_reward, 1.0)])
+    table = {"weighted": "WEIGHTED_REWARDS", "call": "CALL_REWARDS"}[mode]
+    monkeypatch.setattr(grpo, table, [*getattr(grpo, table), (_length_reward, 1.0)])
     config = GRPOStageConfig(max_steps=2, per_device_train_batch_size=2, num_generations=2,
-                             max_completion_length=8, learning_rate=1e-3, save_steps=1)
+                             max_completion_length=8, learning_rate=1e-3, save_steps=1,
+                             reward_mode=mode, trainable=trainable)
+    assert config.prompts_per_step == 2  # 2 completions x 2 accumulation steps / 2 generations
     summary = run_stage(tiny_model_dir, data, config, tmp_path / "grpo")
     metrics = read_metrics(tmp_path / "grpo/metrics.jsonl")
     logged = [m for m in metrics if "loss" in m]
     assert len(logged) == 2 and summary["global_step"] == 2
-    for key in ("reward", "frac_reward_zero_std", "rewards/tool_selection_reward/mean",
-                "rewards/no_hallucination_reward/mean", "tied_groups/dropped_share"):
+    for key in ("reward", "frac_reward_zero_std", "tied_groups/dropped_share",
+                "tied_groups/resampled", *rewards):
         assert key in logged[0], key
     assert _changed(_weights(tiny_model_dir), _weights(tmp_path / "grpo"))
 

@@ -100,10 +100,12 @@ def test_joint_stage_gets_seed_schedule():
     assert SFTStageConfig(stage="sft_selection").loss_weights(0.1) == (0.5, 0.5)
     uniform = SFTStageConfig(stage="sft_joint", loss_weight_schedule=[])
     assert uniform.loss_weights(0.1) == (0.5, 0.5)
-    assert config.learning_rate == 2e-4 and config.num_train_epochs == 3 and not config.use_lora
+    assert config.learning_rate == 2e-4 and config.num_train_epochs == 3
+    assert config.trainable == "full"
 
 
 def test_grpo_batch_must_fit_groups():
     with pytest.raises(ValueError, match="divisible by num_generations"):
-        GRPOStageConfig(per_device_train_batch_size=3, num_generations=2)
+        GRPOStageConfig(per_device_train_batch_size=3, gradient_accumulation_steps=1,
+                        num_generations=2)
     assert GRPOStageConfig().beta == 0.05

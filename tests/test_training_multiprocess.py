@@ -55,7 +55,9 @@ def test_two_processes_update_like_one_process_on_the_union(tiny_model_dir, data
         assert multi["loss"] == pytest.approx(single["loss"], rel=1e-5)
         assert multi["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
     assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
-    assert logged == [1, 2, 2], "every logged step (then eval_loss) reaches the hooks"
+    # Every logged row reaches the hooks: the step-0 curve point, steps 1 and 2, the step-2 curve
+    # point, then eval_loss.
+    assert logged == [0, 1, 2, 2, 2], "every logged step (then eval_loss) reaches the hooks"
     after = _weights(tmp_path / "two")
     assert _changed(_weights(tiny_model_dir), after)
     # An Adam step moves a weight by ~lr = 1e-3; summation order alone can change the step of a

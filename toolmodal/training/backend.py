@@ -4,7 +4,9 @@ Both paths return a causal LM (optionally wrapped with LoRA) plus its tokenizer,
 `toolmodal.training.sft` trains the same way. The unsloth path cannot run on this machine (no
 CUDA, and unsloth pulls a CUDA torch: `gpu` extra only), so it is kept to the calls unsloth
 documents and is imported only there. With LoRA, the new tool-token embedding rows can train
-through peft's `trainable_token_indices`; `save_model` merges adapters before saving.
+through peft's `trainable_token_indices`; with `trainable: embeddings_frozen` the tied
+embedding/output matrix is frozen but its tool-token rows train (`toolmodal.training.trainable`).
+`save_model` merges adapters and tool rows before saving.
 Deliberately left out: quantised (4-bit) loading; multi-GPU is `launch` (accelerate launch of the
 same command), not a loading concern.
 """
@@ -20,13 +22,15 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
+from toolmodal.training.trainable import freeze_embeddings_except, has_tool_rows, merge_tool_rows
 
 log = logging.getLogger(__name__)
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def load_for_training(model_dir: Path, config: SFTStageConfig | GRPOStageConfig):
-    """(model, tokenizer) ready to train: full fine-tune or LoRA, on CUDA if available.
+    """(model, tokenizer) ready to train (`config.trainable`: full, embeddings_frozen or lora),
+    on CUDA (unsloth) if available.
 
     Raises:
         FileNotFoundError: If `model_dir` has no config.json.
@@ -37,8 +41,10 @@ def load_for_training(model_dir: Path, config: SFTStageConfig | GRPOStageConfig)
         return _load_unsloth(Path(model_dir), config)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    if config.use_lora:
+    if config.trainable == "lora":
         model = get_peft_model(model, lora_config(config, tool_token_ids(tokenizer)))
+    if config.trainable == "embeddings_frozen":
+        freeze_embeddings_except(model, tool_token_ids(tokenizer))
     return model, tokenizer
 
 
@@ -69,8 +75,10 @@ def _load_unsloth(model_dir: Path, config: SFTStageConfig | GRPOStageConfig):
     device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(model_dir), max_seq_length=unsloth_max_seq_length(config),
-        load_in_4bit=False, full_finetuning=not config.use_lora, device_map=device_map)
-    if config.use_lora:
+        load_in_4bit=False, full_finetuning=config.trainable != "lora", device_map=device_map)
+    if config.trainable == "embeddings_frozen":
+        freeze_embeddings_except(model, tool_token_ids(tokenizer))
+    if config.trainable == "lora":
         model = FastLanguageModel.get_peft_model(
             model, r=config.lora_r, lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout, target_modules=LORA_TARGETS,
@@ -90,6 +98,8 @@ def save_model(model, tokenizer, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(model, PeftModel):
         model = model.merge_and_unload()
+    if has_tool_rows(model):
+        merge_tool_rows(model)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -3,8 +3,10 @@
 Fields that TRL also has carry TRL's names and defaults of the seed recipe, so a YAML reads like
 TRL's docs; our own additions (stage, LoRA switches, loss-weight schedule, data budget) are
 documented per field; the launch fields (`num_processes`, `mixed_precision`) carry accelerate's
-names. The configs are plain pydantic models: YAML loading lives in the command and the ZenML
-step, not here. Deliberately left out: anything device- or backend-specific (see
+names. `trainable` picks full fine-tuning, a frozen embedding/output matrix with trainable
+tool-token rows, or LoRA; `packing`, `curve_every_steps` and `curve_rows` are SFT-only. The
+configs are plain pydantic models: YAML loading lives in the command and the ZenML step, not
+here. Deliberately left out: anything device- or backend-specific (see
 `toolmodal.training.backend`) and how processes are started (`toolmodal.training.launch`).
 """
 
@@ -17,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SFTStage = Literal["sft_selection", "sft_arguments", "sft_joint"]
+Trainable = Literal["full", "embeddings_frozen", "lora"]
 
 # Dataset split prefix of each stage (splits <prefix>_train and <prefix>_validation).
 STAGE_SPLITS: dict[str, str] = {
@@ -67,12 +70,17 @@ class _StageConfig(BaseModel):
     logging_steps: int = Field(1, ge=1)
     seed: int = 42
     # Ours.
-    use_lora: bool = Field(False, description="LoRA adapters instead of a full fine-tune")
+    trainable: Trainable = Field(
+        "full", description="which parameters train: full (everything), embeddings_frozen "
+        "(everything but the tied 262k-row embedding/output matrix, whose tool-token rows "
+        "train as a small separate matrix merged back on save), lora (adapters; see "
+        "train_tool_token_rows_only)")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = 0.0
     train_tool_token_rows_only: bool = Field(
-        True, description="with use_lora: train the new tool-token embedding rows (and no others)")
+        True, description="with trainable=lora: also train the tool-token embedding rows "
+        "(peft trainable_token_indices)")
     max_train_samples: int | None = Field(None, ge=1, description="data budget: first N rows")
     max_eval_samples: int | None = Field(None, ge=1, description="validation budget: first N rows")
     # Launch (accelerate's names): > 1 process runs the stage under `accelerate launch`.
@@ -91,7 +99,16 @@ class SFTStageConfig(_StageConfig):
     loss_weight_schedule: list[LossWeightPhase] | None = Field(
         None, description="tool/argument token weights; None = the seed schedule for sft_joint, "
         "uniform otherwise; [] = uniform")
-    bucket_size: int = Field(64, ge=1, description="batches per length-sorting bucket")
+    bucket_size: int = Field(64, ge=1, description="batches per length-sorting bucket "
+                             "(packing: false only)")
+    packing: bool = Field(
+        True, description="rows sharing system prompt + tools train as one sequence (prefix "
+        "once); same rows per step, same loss and gradients, less compute. Needs a model that "
+        "takes a dict of 4D masks (Gemma 3 in transformers)")
+    curve_every_steps: int = Field(
+        10, ge=0, description="learning-curve point every N optimizer steps (also at the "
+        "start and the end); 0 = no curve")
+    curve_rows: int = Field(32, ge=1, description="validation rows per learning-curve point")
 
     @model_validator(mode="after")
     def _schedule(self) -> SFTStageConfig:
@@ -113,23 +130,51 @@ class SFTStageConfig(_StageConfig):
 
 
 class GRPOStageConfig(_StageConfig):
-    """The GRPO stage: TRL GRPOTrainer with the evaluator's scorers as rewards."""
+    """The GRPO stage: TRL GRPOTrainer with the evaluator's scorers as rewards.
+
+    TRL counts completions: an optimizer step takes `per_device_train_batch_size *
+    gradient_accumulation_steps * num_processes` completions, i.e. that divided by
+    `num_generations` prompts (`prompts_per_step`; the defaults give 4).
+    """
 
     stage: Literal["grpo"] = "grpo"
     learning_rate: float = 1e-6
     num_train_epochs: float = 1.0
-    per_device_train_batch_size: int = Field(4, ge=1)
+    per_device_train_batch_size: int = Field(8, ge=1, description="completions per micro-batch")
+    gradient_accumulation_steps: int = Field(2, ge=1)
     num_generations: int = Field(4, ge=2)
     temperature: float = Field(1.0, gt=0.0)
     beta: float = Field(0.05, ge=0.0, description="KL coefficient (seed 0.05; TRL default 0.0)")
     max_completion_length: int = Field(128, ge=1)
     loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
-    reward_mode: Literal["weighted", "exact_match"] = Field(
-        "weighted", description="weighted: 0.6 selection / 0.4 arguments / +0.1 format / "
-        "-0.5 hallucination; exact_match: binary (Tool-N1)")
+    reward_mode: Literal["call", "weighted", "exact_match"] = Field(
+        "call", description="call: scoring.call_reward, graded (exact 1, right tool with "
+        "partial arguments in between, refusal 0, wrong tool / broken format / hallucination "
+        "negative; on no-call rows any call is negative); weighted: 0.6 selection / 0.4 "
+        "arguments / +0.1 format / -0.5 hallucination; exact_match: binary (Tool-N1)")
     drop_tied_groups: bool = Field(
         True, description="drop groups whose rewards all tie from the loss (no signal)")
+    resample_tied: int = Field(
+        1, ge=0, description="with drop_tied_groups: when every group of a generation batch "
+        "ties, sample the batch again up to N times, so the step still has a signal")
+
+    @property
+    def prompts_per_step(self) -> int:
+        """Prompts behind one optimizer step (all processes)."""
+        completions = (self.per_device_train_batch_size * self.gradient_accumulation_steps
+                       * self.num_processes)
+        return completions // self.num_generations
+
+    @model_validator(mode="after")
+    def _lora_without_token_rows(self) -> GRPOStageConfig:
+        # TRL's fused log-prob head reads lm_head.weight/.bias directly: peft's token wrapper
+        # has no bias, and its trained rows would be ignored there.
+        if self.trainable == "lora" and self.train_tool_token_rows_only:
+            raise ValueError("grpo: trainable=lora with train_tool_token_rows_only=true fails in "
+                             "TRL's fused LM head; set train_tool_token_rows_only: false, or use "
+                             "trainable: embeddings_frozen to train the tool-token rows")
+        return self
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> GRPOStageConfig:

@@ -30,11 +30,13 @@ _ARGS_RE = re.compile(r'"arguments"\s*:\s*')
 
 @dataclass(frozen=True)
 class EncodedExample:
-    """Token ids with per-token labels (IGNORE when not supervised) and kinds (NONE..ARGS)."""
+    """Token ids with per-token labels (IGNORE when not supervised) and kinds (NONE..ARGS); rows
+    of one `group` (same system prompt and tools) can be packed together."""
 
     input_ids: list[int]
     labels: list[int]
     kinds: list[int]
+    group: str = ""
 
 
 def call_spans(text: str) -> list[tuple[int, int, int]]:

@@ -1,30 +1,36 @@
-"""Our supervised fine-tuning loop, built for the CPU: logits only where the loss needs them.
+"""Our supervised fine-tuning loop, built for the CPU: shared prefixes once, logits where needed.
 
-With a 262k-token vocabulary the output layer costs more than the whole decoder body, yet only
-the assistant completion (a few dozen tokens per example) is supervised. So each step runs the
-decoder body, gathers the hidden states at positions whose next token is supervised, and applies
-the output layer there only. Examples are bucketed by length to cut padding, and no per-step
-full-vocabulary metric (entropy, token accuracy) is computed. The loss equals TRL SFTTrainer's
-completion-only loss (sum of token cross-entropies over the supervised tokens of the optimizer
-step, divided by their count), times the optional tool/argument token weights (1.0 everywhere at
-0.5/0.5). Checkpoints (trainable weights, optimizer, scheduler, RNG, step) are written atomically
-every `save_steps`; rerunning with the same output folder resumes from the last one.
+Each step runs the decoder body and applies the 262k-token output layer only at supervised
+positions (`toolmodal.training.loss`). With `packing` (the default), the rows of an optimizer
+step that share their system prompt and tools are trained as one sequence per group, the shared
+prefix computed once (`toolmodal.training.packing`); the plan then keeps each group's rows
+adjacent. Without it, rows are bucketed by length to cut padding. Packing changes the compute,
+never the result: the same rows make the same step. No per-step full-vocabulary metric (entropy,
+token accuracy) is computed. The loss is the weighted sum of token cross-entropies over the step's
+supervised tokens divided by the sum of their weights (1.0 everywhere at 0.5/0.5, which is TRL
+SFTTrainer's completion-only loss); the unweighted mean NLL is logged beside it as `nll`.
+Checkpoints (trainable weights, optimizer, scheduler, RNG, step) are written atomically every
+`save_steps`; rerunning with the same output folder resumes from the last one. With
+`curve_every_steps`, a learning-curve point (`toolmodal.training.curve`) is recorded at step 0,
+every N steps and at the end.
 
 Data-parallel under `accelerate launch` (`num_processes` > 1): every process builds the same plan
 of micro-batches and takes its own slice of each optimizer step's (process i the i-th), the
 loss goes through DDP (prepared by `accelerate.Accelerator`), and each token's loss is divided by
-the supervised-token count of the whole step over all processes, so an update equals that of one
-process on the union of the batches. Only the main process writes checkpoints and metrics. In a
-single process the Accelerator adds nothing (no wrapper, no collective), so the loop is unchanged.
+the token weight of the whole step over all processes, so an update equals that of one process
+on the union of the batches. Only the main process writes checkpoints and metrics. In a single
+process the Accelerator adds nothing (no wrapper, no collective), so the loop is unchanged.
 
 `train_sft` is one long loop on purpose: the steps of an optimizer update read best in order.
-Deliberately left out: model loading and LoRA wrapping (`backend`), datasets on disk (the command),
-starting the processes (`launch`), fp16 (it needs a grad scaler) and sharded models (FSDP).
+Deliberately left out: model loading and trainable-parameter choice (`backend`), datasets on disk
+(the command), starting the processes (`launch`), fp16 (it needs a grad scaler) and sharded
+models (FSDP).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -36,14 +42,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
-from peft import PeftModel
 from transformers import get_scheduler
 
 from toolmodal.training.config import SFTStageConfig
-from toolmodal.training.masks import ARGS, IGNORE, NAME, NONE, TEXT, EncodedExample, encode_example
+from toolmodal.training.curve import first_call_accuracy, write_curve
+from toolmodal.training.loss import LossParts, SupervisedLoss, batch_weight, supervised_loss
+from toolmodal.training.masks import EncodedExample, encode_example
 from toolmodal.training.metrics import MetricsLogger
+from toolmodal.training.packing import (
+    collate,
+    collate_packed,
+    group_batches,
+    group_keys,
+    pack_batch,
+)
 
 log = logging.getLogger(__name__)
 DONE_FILE = "training_done.json"
@@ -51,14 +64,15 @@ DONE_FILE = "training_done.json"
 
 def encode_rows(tokenizer, rows: Sequence[dict],
                 max_length: int) -> tuple[list[EncodedExample], int]:
-    """Encode prompt-completion rows; drop (and count) those longer than `max_length`."""
+    """Encode prompt-completion rows (with their packing group, see `packing.group_keys`);
+    drop (and count) those longer than `max_length`."""
     kept, dropped = [], 0
-    for row in rows:
+    for row, group in zip(rows, group_keys(rows), strict=True):
         example = encode_example(tokenizer, row["prompt"], row["completion"])
         if len(example.input_ids) > max_length:
             dropped += 1
             continue
-        kept.append(example)
+        kept.append(dataclasses.replace(example, group=group))
     if dropped:
         log.warning("dropped %d of %d examples longer than max_length=%d",
                     dropped, len(rows), max_length)
@@ -80,55 +94,12 @@ def length_batches(lengths: list[int], batch_size: int, bucket_size: int,
     return batches
 
 
-def collate(examples: list[EncodedExample], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on padding), kinds."""
-    width = max(len(e.input_ids) for e in examples)
-
-    def pad(seq: list[int], value: int) -> list[int]:
-        return seq + [value] * (width - len(seq))
-
-    return {
-        "input_ids": torch.tensor([pad(e.input_ids, pad_id) for e in examples]),
-        "attention_mask": torch.tensor([pad([1] * len(e.input_ids), 0) for e in examples]),
-        "labels": torch.tensor([pad(e.labels, IGNORE) for e in examples]),
-        "kinds": torch.tensor([pad(e.kinds, NONE) for e in examples]),
-    }
-
-
-def supervised_loss(model, batch: dict[str, torch.Tensor], tool_weight: float = 0.5,
-                    argument_weight: float = 0.5) -> tuple[torch.Tensor, int]:
-    """Weighted sum of token cross-entropies over supervised tokens, and their count.
-
-    The output layer (and Gemma's final logit soft-capping) is applied only at positions whose
-    next token is supervised.
-    """
-    causal_lm = model.get_base_model() if isinstance(model, PeftModel) else model
-    device = causal_lm.lm_head.weight.device
-    hidden = causal_lm.model(input_ids=batch["input_ids"].to(device),
-                             attention_mask=batch["attention_mask"].to(device)).last_hidden_state
-    targets = batch["labels"][:, 1:].to(device)
-    selected = targets != IGNORE
-    logits = causal_lm.lm_head(hidden[:, :-1][selected]).float()
-    cap = causal_lm.config.final_logit_softcapping
-    if cap is not None:
-        logits = torch.tanh(logits / cap) * cap
-    token_loss = F.cross_entropy(logits, targets[selected], reduction="none")
-    table = torch.zeros(ARGS + 1, device=device)
-    table[TEXT], table[NAME], table[ARGS] = 1.0, 2.0 * tool_weight, 2.0 * argument_weight
-    weights = table[batch["kinds"][:, 1:].to(device)[selected]]
-    return (token_loss * weights).sum(), int(selected.sum())
-
-
-class SupervisedLoss(torch.nn.Module):
-    """`supervised_loss` as a module, so DDP's forward (and its gradient hooks) wraps it."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor], tool_weight: float,
-                argument_weight: float) -> tuple[torch.Tensor, int]:
-        return supervised_loss(self.model, batch, tool_weight, argument_weight)
+def micro_batch(examples: list[EncodedExample], pad_id: int,
+                packing: bool) -> dict[str, torch.Tensor]:
+    """One micro-batch: one packed sequence per group (`packing`), else padded rows."""
+    if packing:
+        return collate_packed(pack_batch(examples, [e.group for e in examples]), pad_id)
+    return collate(examples, pad_id)
 
 
 def make_accelerator(config: SFTStageConfig) -> Accelerator:
@@ -159,18 +130,21 @@ def _optimizer(model, config: SFTStageConfig, total_steps: int):
     return optimizer, scheduler
 
 
-def _plan(n_examples: int, lengths: list[int], config: SFTStageConfig) -> list[list[int]]:
+def _plan(examples: list[EncodedExample], config: SFTStageConfig) -> list[list[int]]:
     """Micro-batches for the whole run (all processes), epoch after epoch, each epoch shuffled by
-    seed + epoch; optimizer step s uses the `gradient_accumulation_steps * num_processes` batches
-    from index s times that."""
+    seed + epoch (groups kept adjacent with `packing`, else length buckets); optimizer step s uses
+    the `gradient_accumulation_steps * num_processes` batches from index s times that."""
     per_step = config.gradient_accumulation_steps * config.num_processes
-    per_epoch = math.ceil(n_examples / config.per_device_train_batch_size)
+    per_epoch = math.ceil(len(examples) / config.per_device_train_batch_size)
     total = (config.max_steps if config.max_steps > 0
              else math.ceil(config.num_train_epochs * math.ceil(per_epoch / per_step)))
+    lengths, keys = [len(e.input_ids) for e in examples], [e.group for e in examples]
     micro, epoch = [], 0
     while len(micro) < total * per_step:
-        micro += length_batches(lengths, config.per_device_train_batch_size,
-                                config.bucket_size, config.seed + epoch)
+        seed = config.seed + epoch
+        micro += (group_batches(keys, config.per_device_train_batch_size, seed) if config.packing
+                  else length_batches(lengths, config.per_device_train_batch_size,
+                                      config.bucket_size, seed))
         epoch += 1
     return micro[:total * per_step]
 
@@ -183,26 +157,29 @@ def _all_processes_sum(accelerator: Accelerator, value: float) -> float:
 
 
 def accumulate(accelerator: Accelerator, loss_module, micro: list[dict[str, torch.Tensor]],
-               tool_weight: float, argument_weight: float) -> tuple[float, int]:
+               tool_weight: float, argument_weight: float) -> LossParts:
     """Forward and backward over this process's micro-batches of one optimizer step.
 
-    Each loss is divided by the step's supervised tokens over all processes and multiplied by the
-    process count, because DDP averages gradients (synchronised at the last micro-batch only).
+    Each weighted loss is divided by the step's token weight over all processes and multiplied
+    by the process count, because DDP averages gradients (synchronised at the last micro-batch).
 
     Returns:
-        The step's loss and supervised-token count, both over all processes.
+        The step's sums over all processes; `weighted` holds the step's (normalised) loss.
     """
-    local = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
-    n_tokens = int(_all_processes_sum(accelerator, local))
-    step_loss = 0.0
+    local_weight = sum(batch_weight(b, tool_weight, argument_weight) for b in micro)
+    weight = _all_processes_sum(accelerator, local_weight)
+    step_loss, plain, tokens = 0.0, 0.0, 0
     for i, batch in enumerate(micro):
         last = i == len(micro) - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(loss_module):
-            loss_sum, _ = loss_module(batch, tool_weight, argument_weight)
-            loss = loss_sum / max(n_tokens, 1)
+            parts = loss_module(batch, tool_weight, argument_weight)
+            loss = parts.weighted / max(weight, 1e-12)
             accelerator.backward(loss * accelerator.num_processes)
         step_loss += float(loss.detach())
-    return _all_processes_sum(accelerator, step_loss), n_tokens
+        plain, tokens = plain + parts.plain, tokens + parts.tokens
+    return LossParts(torch.tensor(_all_processes_sum(accelerator, step_loss)),
+                     _all_processes_sum(accelerator, plain),
+                     int(_all_processes_sum(accelerator, tokens)), weight)
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -264,9 +241,9 @@ def evaluate_loss(model, examples: list[EncodedExample], pad_id: int, batch_size
     total, count = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     for i in range(0, len(order), batch_size):
-        loss, n = supervised_loss(model, collate([examples[j] for j in order[i:i + batch_size]],
-                                                 pad_id))
-        total, count = total + float(loss), count + n
+        parts = supervised_loss(model, collate([examples[j] for j in order[i:i + batch_size]],
+                                               pad_id))
+        total, count = total + parts.plain, count + parts.tokens
     model.train()
     return total / max(count, 1)
 
@@ -298,7 +275,7 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
     random.seed(config.seed)
     accelerator = make_accelerator(config)
     loss_module = accelerator.prepare(SupervisedLoss(model))  # DDP only with > 1 process
-    plan = _plan(len(train), [len(e.input_ids) for e in train], config)
+    plan = _plan(train, config)
     accum, rank = config.gradient_accumulation_steps, accelerator.process_index
     total_steps = len(plan) // (accum * config.num_processes)
     optimizer, scheduler = _optimizer(model, config, total_steps)
@@ -309,13 +286,18 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         log.info("resuming %s from %s (step %d of %d)", config.stage, last, start, total_steps)
     model.train()
     pad_id = tokenizer.pad_token_id
+    curve = _CurvePoints(model, (validation or [])[:config.curve_rows], pad_id, config, logger,
+                         accelerator.is_main_process)
+    if start == 0:
+        curve.record(0, final=True)
     summary = {"global_step": start, "resumed_from": start, "total_steps": total_steps}
     for step in range(start, total_steps):
         began = time.perf_counter()
         tool_w, arg_w = config.loss_weights(step / total_steps)
         first = (step * config.num_processes + rank) * accum  # this process's share
-        micro = [collate([train[i] for i in ids], pad_id) for ids in plan[first:first + accum]]
-        step_loss, n_tokens = accumulate(accelerator, loss_module, micro, tool_w, arg_w)
+        micro = [micro_batch([train[i] for i in ids], pad_id, config.packing)
+                 for ids in plan[first:first + accum]]
+        parts = accumulate(accelerator, loss_module, micro, tool_w, arg_w)
         grad_norm = accelerator.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
@@ -323,14 +305,16 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - began
-        summary.update(global_step=step + 1, loss=step_loss)
+        summary.update(global_step=step + 1, loss=float(parts.weighted))
         logged = (step + 1) % config.logging_steps == 0 or step + 1 == total_steps
         if logged and accelerator.is_main_process:
-            logger.log(step + 1, {"loss": step_loss, "learning_rate": lr,
-                                  "grad_norm": float(grad_norm), "tool_weight": tool_w,
-                                  "argument_weight": arg_w, "supervised_tokens": n_tokens,
-                                  "step_seconds": seconds,
-                                  "supervised_tokens_per_second": n_tokens / seconds})
+            logger.log(step + 1, {"loss": float(parts.weighted),
+                                  "nll": parts.plain / max(parts.tokens, 1),
+                                  "learning_rate": lr, "grad_norm": float(grad_norm),
+                                  "tool_weight": tool_w, "argument_weight": arg_w,
+                                  "supervised_tokens": parts.tokens, "step_seconds": seconds,
+                                  "supervised_tokens_per_second": parts.tokens / seconds})
+        curve.record(step + 1, final=step + 1 == total_steps)
         if (step + 1) % config.save_steps == 0 or step + 1 == total_steps:
             if accelerator.is_main_process:
                 save_checkpoint(ckpt_root, step + 1, model, optimizer, scheduler)
@@ -341,7 +325,29 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         summary["eval_loss"] = evaluate_loss(model, validation, pad_id,
                                              config.per_device_train_batch_size)
         logger.log(summary["global_step"], {"eval_loss": summary["eval_loss"]})
+        summary["learning_curve"] = write_curve(Path(out), logger.path, config.stage)
     return summary
+
+
+class _CurvePoints:
+    """Records learning-curve points (main process, with validation rows and a period set)."""
+
+    def __init__(self, model, rows: list[EncodedExample], pad_id: int, config: SFTStageConfig,
+                 logger: MetricsLogger, main: bool) -> None:
+        self.model, self.rows, self.pad_id, self.logger = model, rows, pad_id, logger
+        self.on = main and bool(rows) and config.curve_every_steps > 0
+        self.rows_per_step = (config.per_device_train_batch_size
+                              * config.gradient_accumulation_steps * config.num_processes)
+        self.batch_size, self.every = config.per_device_train_batch_size, config.curve_every_steps
+
+    def record(self, step: int, final: bool) -> None:
+        """A point at every `curve_every_steps`-th step and wherever `final` (start, end)."""
+        if not self.on or not (final or step % self.every == 0):
+            return
+        accuracy = first_call_accuracy(self.model, self.rows, self.pad_id, self.batch_size)
+        self.logger.log(step, {"curve_first_call_accuracy": accuracy,
+                               "curve_rows": len(self.rows),
+                               "examples_seen": step * self.rows_per_step})
 
 
 def write_done(out: Path, summary: dict) -> None:

@@ -1,4 +1,5 @@
-"""One training stage with its tracking: MLflow params and per-step metrics, then the curves page.
+"""One training stage with its tracking: MLflow params and per-step metrics, then the curves page
+and (SFT stages) the learning-curve JSON + PNG as MLflow artifacts.
 
 Shared by the `sft` and `grpo` steps so both log the same way; ZenML metadata stays in the steps.
 """
@@ -9,10 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from datasets import DatasetDict
 
 from toolmodal import reports, tracking
 from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
+from toolmodal.training.curve import CURVE_JSON, CURVE_PNG
 from toolmodal.training.metrics import read_metrics
 from toolmodal.training.run import run_stage
 
@@ -39,4 +42,7 @@ def run_tracked_stage(model_dir: Path, data: DatasetDict, config: SFTStageConfig
     history = read_metrics(out / "metrics.jsonl")
     curves = reports.curves_page(f"{config.stage} training curves", history)
     tracking.log_html(curves, f"{config.stage}_curves.html")
+    for name in (CURVE_JSON, CURVE_PNG):
+        if tracking.tracking() and (out / name).is_file():
+            mlflow.log_artifact(str(out / name), artifact_path=f"{config.stage}_learning_curve")
     return summary, len(history), curves

@@ -1,0 +1,153 @@
+"""Shared-prefix packing: packed loss and gradients equal those of the rows trained separately.
+
+The reference is the plain padded batch, whose masks transformers builds itself (causal, and
+windowed on sliding layers); the packed batch brings its own masks and position ids. The tiny
+fixture runs in fp32; one case shrinks its sliding window so rows are much longer than it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from toolmodal.calls import ToolCall, format_output
+from toolmodal.chat import build_prompt
+from toolmodal.schema import Param, Tool
+from toolmodal.training.loss import supervised_loss
+from toolmodal.training.masks import IGNORE, EncodedExample
+from toolmodal.training.packing import (
+    attention_masks,
+    collate_packed,
+    group_batches,
+    group_keys,
+    pack,
+    pack_batch,
+    shared_prefix,
+)
+from toolmodal.training.sft import collate, encode_rows
+
+WEATHER = Tool(name="get_weather", description="Current weather in a city",
+               parameters=(Param(name="city", type="string", required=True),))
+ADD = Tool(name="add", description="Add two numbers",
+           parameters=(Param(name="a", type="number", required=True),
+                       Param(name="b", type="number", required=True)))
+
+
+def _row(query: str, calls: list[ToolCall], system: str = "Call a tool.", history=None) -> dict:
+    content = format_output(calls) if calls else "No tool fits this request."
+    return {"prompt": build_prompt(system, [WEATHER, ADD], query, history),
+            "completion": [{"role": "assistant", "content": content}]}
+
+
+ROWS = [
+    _row("Weather in Oslo?", [ToolCall("get_weather", {"city": "Oslo"})]),
+    _row("Add 2 and 40 please", [ToolCall("add", {"a": 2, "b": 40})]),
+    _row("Tell me a joke", []),
+    _row("Weather in Rome and 1+1?", [ToolCall("get_weather", {"city": "Rome"}),
+                                      ToolCall("add", {"a": 1, "b": 1})]),
+    _row("And in Paris?", [ToolCall("get_weather", {"city": "Paris"})], history=[
+        {"role": "assistant", "content": format_output([ToolCall("get_weather",
+                                                                 {"city": "Oslo"})])},
+        {"role": "tool", "content": '{"temp": 3}'}]),
+    _row("Weather in Bergen?", [ToolCall("get_weather", {"city": "Bergen"})], system="Other."),
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def examples(tokenizer) -> list[EncodedExample]:
+    kept, dropped = encode_rows(tokenizer, ROWS, 4096)
+    assert dropped == 0
+    return kept
+
+
+def test_group_keys_use_column_or_first_message():
+    assert group_keys([{"group": 3, "prompt": []}, {"group": 3, "prompt": []}]) == ["3", "3"]
+    keys = group_keys(ROWS)
+    assert len(set(keys[:5])) == 1 and keys[5] != keys[0]  # the last row has another system
+
+
+def test_shared_prefix_stops_before_the_first_prediction(examples):
+    n = shared_prefix(examples[:5])
+    assert n > 20  # the system prompt and the tool block
+    assert all(e.input_ids[:n] == examples[0].input_ids[:n] for e in examples[:5])
+    first_supervised = min(next(i for i, t in enumerate(e.labels) if t != IGNORE)
+                           for e in examples[:5])
+    assert n <= first_supervised - 1
+    # Identical rows share everything but the token that predicts the completion.
+    assert shared_prefix([examples[0], examples[0]]) == first_supervised_of(examples[0]) - 1
+
+
+def first_supervised_of(example: EncodedExample) -> int:
+    return next(i for i, t in enumerate(example.labels) if t != IGNORE)
+
+
+def test_pack_layout(examples):
+    packed = pack(examples[:3])
+    n = shared_prefix(examples[:3])
+    assert len(packed.input_ids) == n + sum(len(e.input_ids) - n for e in examples[:3])
+    start = n + len(examples[0].input_ids) - n
+    assert packed.position_ids[start] == n and packed.branch[start] == 2
+    assert packed.branch[:n] == [0] * n
+    assert sum(t != IGNORE for t in packed.targets) == sum(
+        sum(t != IGNORE for t in e.labels) for e in examples[:3])
+
+
+def test_masks_prefix_branches_window_and_padding():
+    branch = torch.tensor([[0, 0, 1, 1, 2, 2, -1]])
+    position = torch.tensor([[0, 1, 2, 3, 2, 3, 0]])
+    masks = attention_masks(branch, position, sliding_window=2, dtype=torch.float32)
+    full = masks["full_attention"][0, 0] == 0
+    sliding = masks["sliding_attention"][0, 0] == 0
+    assert full[5].tolist() == [True, True, False, False, True, True, False]  # prefix + own
+    assert sliding[5].tolist() == [False, False, False, False, True, True, False]  # window 2
+    assert full[6].tolist() == [False] * 6 + [True]  # padding sees itself only
+
+
+def test_group_batches_keep_groups_adjacent():
+    keys = ["a", "b", "a", "c", "b", "a"]
+    batches = group_batches(keys, batch_size=3, seed=0)
+    order = [i for batch in batches for i in batch]
+    assert sorted(order) == list(range(6))
+    for batch in batches:  # a batch holds at most its groups' boundary splits
+        assert len({keys[i] for i in batch}) <= 2
+    assert group_batches(keys, 3, seed=0) == batches
+
+
+def _loss_and_grads(model, batch, tool_w: float, arg_w: float):
+    model.zero_grad(set_to_none=True)
+    parts = supervised_loss(model, batch, tool_w, arg_w)
+    loss = parts.weighted / parts.weight
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), parts, grads
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("window", [128, 8], ids=["fixture-window", "window-8"])
+def test_packed_equals_separate(tiny_model_dir, tokenizer, examples, window):
+    """Loss, token counts and every parameter's gradient match the plain batch (fp32)."""
+    assert max(len(e.input_ids) for e in examples) > 8  # window 8: every row is longer
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32,
+                                                 sliding_window=window)
+    pad = tokenizer.pad_token_id
+    keys = [e.group for e in examples]
+    packed_batch = collate_packed(pack_batch(examples, keys), pad)
+    assert packed_batch["input_ids"].shape[0] == 2  # two groups: two packed sequences
+    ref_loss, ref, ref_grads = _loss_and_grads(model, collate(examples, pad), 0.7, 0.3)
+    loss, parts, grads = _loss_and_grads(model, packed_batch, 0.7, 0.3)
+    assert (parts.tokens, parts.weight) == (ref.tokens, pytest.approx(ref.weight))
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(parts.plain, ref.plain, rtol=1e-5, atol=1e-5)
+    assert set(grads) == set(ref_grads)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, ref_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    if window == 8:  # the window really cuts attention (else this case would prove nothing)
+        wide = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        wide_loss, _, _ = _loss_and_grads(wide, packed_batch, 0.7, 0.3)
+        assert abs(float(wide_loss) - float(loss)) > 1e-4
