@@ -4,7 +4,8 @@
 `configure_environment` points ZenML at `<state>/.zen/global` (state = the project root, or
 `$TOOLMODAL_STATE_DIR`, which tests use for isolation) before zenml is imported; `ensure_stack`
 then registers, once, an MLflow experiment tracker and model registry on `<state>/.cache/mlflow/`
-(sqlite + artifact folder) and activates a stack with them.
+(sqlite + artifact folder) and activates a stack with them. It also keeps native libraries'
+log lines (`STEP_LOG_ONLY`) in the running step's log, off the terminal.
 
 Left out: remote stacks. Point `ZENML_CONFIG_PATH` at your own ZenML config (e.g. after
 `zenml login`) and the active stack there is used as it is; nothing is registered for you.
@@ -21,6 +22,12 @@ from toolmodal.paths import PROJECT_ROOT
 STACK = "toolmodal-local"
 TRACKER = "toolmodal-mlflow"
 REGISTRY = "toolmodal-mlflow-registry"
+# Loggers of native libraries' chatter (see toolmodal.engines.llama_log): their records go to
+# the running step's log (the dashboard's Logs tab) and not to the terminal of `make run`.
+STEP_LOG_ONLY = ("llama_cpp.native",)
+# Loggers whose INFO lines are chatter on every run ("Using categorical units to plot a list of
+# strings...", "Created temporary directory ... for ephemeral docs site"): warnings only.
+WARNINGS_ONLY = ("matplotlib.category", "great_expectations")
 
 
 def state_dir() -> Path:
@@ -61,6 +68,11 @@ def configure_environment() -> None:
     os.environ["ZENML_AUTO_OPEN_DASHBOARD"] = "false"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # No per-file progress bars ("Loading weights", "Writing model shards", "Saving the
+    # dataset"): chatter on the terminal, filed as errors in ZenML's step logs. Training's own
+    # progress does not use them.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     (state_dir() / ".zen").mkdir(parents=True, exist_ok=True)
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
@@ -80,6 +92,7 @@ def ensure_stack(name: str | None = None) -> str:
     from zenml.utils import source_utils
 
     source_utils.set_custom_source_root(str(PROJECT_ROOT))
+    keep_in_step_logs(STEP_LOG_ONLY)
     client = Client()
     if not uses_local_stack():
         return client.active_stack_model.name
@@ -90,6 +103,25 @@ def ensure_stack(name: str | None = None) -> str:
     if client.active_stack_model.name != name:
         client.activate_stack(name)
     return name
+
+
+def keep_in_step_logs(names: tuple[str, ...]) -> None:
+    """Route the records of loggers `names` to ZenML's step logs only (idempotent).
+
+    Records logged outside a step go nowhere; WARNING and above are kept (the loggers' level).
+    """
+    import logging
+
+    from zenml.logger import ZenMLLoggingHandler
+
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+        if not any(isinstance(h, ZenMLLoggingHandler) for h in logger.handlers):
+            logger.addHandler(ZenMLLoggingHandler())
+    for name in WARNINGS_ONLY:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _register_stack(client) -> None:

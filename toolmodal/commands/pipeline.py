@@ -115,13 +115,27 @@ def run_and_report(name: str, overlays: list[str], stack_name: str | None = None
     if result.status.value == "completed":
         table = metrics_rows(result)
         if table:
-            print("\n" + reports.text_table(table))
+            print("\nPer test set and mask: value % [95% Wilson interval], /n where the count "
+                  "is not the set's rows\n" + reports.text_table(reports.interval_cells(table)))
     return 0 if result.status.value == "completed" else 1
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    """`toolmodal dashboard`: ZenML's local server and the MLflow UI until Ctrl-C."""
+    """`toolmodal dashboard`: ZenML's local server and the MLflow UI until Ctrl-C.
+
+    On the project-local store the local user's onboarding is answered first (no form, news
+    opt-in off; see `toolmodal.dashboard`); the URLs of the latest run's DAG page and of its
+    MLflow run are printed beside the root URLs.
+    """
     stack.ensure_stack()
+    from zenml.client import Client
+
+    from toolmodal.dashboard import latest_run_links, ready_local_user
+
+    zenml_url, mlflow_url = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.mlflow_port}"
+    if stack.uses_local_stack():
+        ready_local_user(Client())
+    links = latest_run_links(Client(), zenml_url, mlflow_url)
     zenml = Path(sys.executable).parent / "zenml"
     mlflow = Path(sys.executable).parent / "mlflow"
     subprocess.run([str(zenml), "login", "--local", "--ip-address", "127.0.0.1",
@@ -129,17 +143,20 @@ def dashboard(args: argparse.Namespace) -> int:
     ui = subprocess.Popen([str(mlflow), "server", "--workers", "1", "--host", "127.0.0.1",
                            "--port", str(args.mlflow_port),
                            "--backend-store-uri", stack.tracking_uri()])
-    print(f"ZenML dashboard: http://127.0.0.1:{args.port}\n"
-          f"MLflow UI:       http://127.0.0.1:{args.mlflow_port}\nCtrl-C stops both.")
+    print(f"ZenML dashboard: {zenml_url}\nMLflow UI:       {mlflow_url}")
+    print(f"Latest run DAG:  {links.get('run', 'no run yet (toolmodal run data)')}")
+    if links:
+        print(f"Its MLflow run:  {links.get('mlflow', 'none (no step of it used the tracker)')}")
+    print("Ctrl-C stops both.", flush=True)
     try:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         ui.wait()
     except (KeyboardInterrupt, SystemExit):
         pass
-    finally:
+    finally:  # logout first: it restores the store config, whatever the MLflow UI does
         ui.terminate()
-        ui.wait(timeout=30)
         subprocess.run([str(zenml), "logout", "--local"], check=False)
+        ui.wait(timeout=120)
     return 0
 
 

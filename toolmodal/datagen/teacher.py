@@ -2,38 +2,56 @@
 
 Off by default (`GenerationConfig.teacher`). Configured only from the environment:
 `TOOLMODAL_TEACHER_URL` (base URL, e.g. `https://host/v1`), `TOOLMODAL_TEACHER_KEY` (bearer
-key, optional for local servers) and `TOOLMODAL_TEACHER_MODEL`. The key is never logged or put in
-an error message. When the URL or model is unset, `Teacher.from_env` logs that the step is
+key, optional for local servers) and `TOOLMODAL_TEACHER_MODEL`. Requests go through the
+maintained `openai` client, which brings the timeout, retries with backoff on connection errors,
+429 and 5xx, and typed errors. The key lives only in the `Teacher` and its client: it is never
+logged, put in an error message, a config, the dataset card or MLflow (tests/test_teacher.py
+checks all of these). When the URL or model is unset, `Teacher.from_env` logs that the step is
 skipped and returns None. A paraphrase is only kept when semantic verification still finds every
 argument value in it (see `generate._paraphrase`); a failed request keeps the original query.
 
-Deliberately left out: retries, batching and caching; with a teacher on, determinism holds only
-as far as the endpoint is deterministic (temperature 0 is requested).
+Deliberately left out: batching and caching; with a teacher on, determinism holds only as far
+as the endpoint is deterministic (temperature 0 is requested).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+
+import openai
 
 log = logging.getLogger(__name__)
 
 INSTRUCTION = ("Rewrite the user's request in different words. Keep every name, number, date, "
                "quoted text and value exactly as written. Reply with the rewritten request only.")
+# The client refuses to start without a key; keyless local servers ignore this placeholder.
+NO_KEY = "none"
 
 
 @dataclass
 class Teacher:
-    """A configured endpoint; `key` is kept out of repr so it never reaches a log."""
+    """A configured endpoint; `key` and the client are kept out of repr so neither reaches a log.
+
+    Attributes:
+        url: Base URL of the OpenAI-compatible API (the part before `/chat/completions`).
+        model: Model name sent with every request.
+        key: Bearer key ("" for servers that need none).
+        timeout: Seconds per request attempt.
+        max_retries: Retries of a failed attempt (the client's backoff between them).
+    """
 
     url: str
     model: str
     key: str = field(default="", repr=False)
     timeout: float = 30.0
+    max_retries: int = 2
+    client: openai.OpenAI = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.client = openai.OpenAI(base_url=self.url, api_key=self.key or NO_KEY,
+                                    timeout=self.timeout, max_retries=self.max_retries)
 
     @classmethod
     def from_env(cls) -> Teacher | None:
@@ -48,20 +66,17 @@ class Teacher:
                    key=os.environ.get("TOOLMODAL_TEACHER_KEY", ""))
 
     def paraphrase(self, query: str) -> str | None:
-        """The paraphrased query, or None when the request fails (logged without the key)."""
-        body = {"model": self.model, "temperature": 0,
-                "messages": [{"role": "system", "content": INSTRUCTION},
-                             {"role": "user", "content": query}]}
-        headers = {"Content-Type": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
-        request = urllib.request.Request(f"{self.url}/chat/completions",
-                                         data=json.dumps(body).encode("utf-8"), headers=headers)
+        """The paraphrased query, or None when the request fails or the reply is empty.
+
+        A failure is logged with the endpoint and the error's type only: a server's error
+        message may echo request headers.
+        """
+        messages = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": query}]
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                reply = json.loads(response.read().decode("utf-8"))
-            text = reply["choices"][0]["message"]["content"].strip()
-        except (urllib.error.URLError, TimeoutError, KeyError, IndexError, ValueError) as exc:
+            reply = self.client.chat.completions.create(model=self.model, messages=messages,
+                                                        temperature=0)
+        except openai.APIError as exc:
             log.warning("teacher request to %s failed: %s", self.url, type(exc).__name__)
             return None
-        return text or None
+        text = reply.choices[0].message.content if reply.choices else None
+        return (text or "").strip() or None

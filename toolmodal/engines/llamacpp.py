@@ -1,4 +1,5 @@
-"""llama.cpp engine for GGUF files (llama-cpp-python), greedy, one request at a time.
+"""llama.cpp engine for GGUF files (llama-cpp-python), greedy, one request at a time, requests
+ordered so that shared prompt prefixes stay in the KV cache.
 
 The prompt is rendered with the chat template embedded in the GGUF file (by transformers' own
 Jinja renderer, so the text is exactly what the transformers engine builds) and tokenized by
@@ -36,6 +37,7 @@ import numpy as np
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from toolmodal.engines import EngineConfig, Generation, Request
+from toolmodal.engines.llama_log import route_native_logs
 from toolmodal.masking import grammar
 from toolmodal.masking.names import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
@@ -174,6 +176,7 @@ def import_llama_cpp():
         raise ImportError(f"llama-cpp-python {llama_cpp.__version__} is installed but the "
                           f"converter is pinned to {LLAMA_CPP_PYTHON_VERSION}; install "
                           "the `export` extra")
+    route_native_logs(llama_cpp)  # its warnings were printed to stderr (see llama_log)
     return llama_cpp
 
 
@@ -218,12 +221,19 @@ class LlamaCppEngine:
         return self.llm.tokenize(rendered[0].encode("utf-8"), add_bos=False, special=True)
 
     def generate(self, requests: list[Request]) -> list[Generation]:
-        """Complete each request greedily; one Generation per request, same order."""
-        return [self._generate_one(r) for r in requests]
+        """Complete each request greedily; one Generation per request, same order.
 
-    def _generate_one(self, request: Request) -> Generation:
+        Requests run sorted by their prompt tokens: llama-cpp-python keeps the longest common
+        prefix of consecutive prompts in its KV cache, so rows sharing a system prompt and
+        tool block only evaluate their own suffix.
+        """
+        prompts = [self.prompt_tokens(r.messages) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: prompts[i])
+        results = {i: self._generate_one(requests[i], prompts[i]) for i in order}
+        return [results[i] for i in range(len(requests))]
+
+    def _generate_one(self, request: Request, prompt: list[int]) -> Generation:
         start = time.perf_counter()
-        prompt = self.prompt_tokens(request.messages)
         kwargs: dict = {}
         if request.mask == "hard":
             kwargs["grammar"] = self._grammar(request.tools)
@@ -243,7 +253,7 @@ class LlamaCppEngine:
                     break
         text = self.llm.detokenize(new, special=False).decode("utf-8", errors="replace")
         return Generation(text=text, n_new_tokens=len(new) + stopped,
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, ended=bool(stopped))
 
     def _grammar(self, tools: list[Tool]):
         """The compiled-once GBNF grammar of the output language for this tool set."""
