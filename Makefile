@@ -37,7 +37,12 @@ run: $(RUN_STAMP)
 lint: install
 	$(PY) -m ruff check .
 
+# MCP servers for tests/test_mcp_live.py (skipped with a reason when npm is absent).
+NPM_MCP := @modelcontextprotocol/server-everything@2026.8.31 \
+	@modelcontextprotocol/server-filesystem@2026.8.31 @modelcontextprotocol/server-memory@2026.8.31
+
 test: install lint
+	if command -v npm >/dev/null; then npm install -s --no-audit --no-fund --prefix .cache/npm $(NPM_MCP); fi
 	$(PY) -m pytest -q
 
 test-slow: install

@@ -38,7 +38,7 @@ def generate(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("examples", args.examples), ("seed", args.seed))
                  if v is not None}
     config = GenerationConfig(**(base.model_dump() | overrides))
-    catalogue = load_catalogue([Path(args.schemas)])
+    catalogue = load_catalogue([Path(p) for p in args.schemas], args.lenient, args.mcp)
     dataset, card = generate_dataset(catalogue, config, _tokenizer(args.tokenizer))
     dataset.save_to_disk(str(out))
     (out / CARD).write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")

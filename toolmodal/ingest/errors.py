@@ -8,6 +8,10 @@ a BFCL file redefining a name in a later record, is a note (`loader.Ingested.not
 
 from __future__ import annotations
 
+import re
+
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\{[^}]*\}|\b\d+\b")
+
 
 class SchemaError(ValueError):
     """One or more problems in tool schema files, one line each naming file, tool and field.
@@ -30,9 +34,36 @@ class FieldError(Exception):
         self.message = message
         super().__init__(f"{field}: {message}")
 
-    def render(self, file: str, tool: str) -> str:
+    def render(self, file: str, tool: str) -> Problem:
         """The full error line: `file: tool 'name': field: message` (see `tool_label`)."""
-        return f"{file}: {tool}: {self}"
+        return Problem(f"{file}: {tool}: {self}", reason(self.message))
+
+
+class Problem(str):
+    """An error line that also knows its reason, the message with its values blanked.
+
+    Lenient ingestion counts skipped operations by reason ("unknown type …; expected one of …").
+
+    Attributes:
+        reason: The message with quoted values, lists and numbers replaced by "…".
+    """
+
+    reason: str
+
+    def __new__(cls, line: str, reason_: str) -> Problem:
+        out = super().__new__(cls, line)
+        out.reason = reason_
+        return out
+
+
+def reason(message: str) -> str:
+    """`message` with its values blanked, so equal problems share one reason."""
+    return _VALUES.sub("…", message)
+
+
+def reason_of(line: str) -> str:
+    """The reason of an error line (a line not made by `FieldError.render` names a file)."""
+    return line.reason if isinstance(line, Problem) else "file not read"
 
 
 def tool_label(name: object, position: str) -> str:

@@ -1,21 +1,33 @@
 """Convert one JSON Schema (or BFCL's Python-typed variant of it) into a `Param` tree.
 
-Shared by every format reader. Handles `$ref` to local JSON pointers ("#/components/...") with
-cycle detection, `allOf` of one schema, and the nullable idioms `type: [X, "null"]` and
-`anyOf/oneOf: [X, {"type": "null"}]` (they become X: a `Param` has one type). Keywords beside a
-`$ref` or a wrapper (OpenAPI 3.0's `{"allOf": [{"$ref": ...}], "description": ...}`) win over
-those of the schema they wrap.
+Shared by every format reader. Handles `$ref` to local JSON pointers ("#/components/..."),
+the nullable idioms `type: [X, "null"]` and `anyOf/oneOf: [X, {"type": "null"}]` (they become X: a
+`Param` has one type), and `const` (an enum of one value). Keywords beside a `$ref` or a wrapper
+(OpenAPI 3.0's `{"allOf": [{"$ref": ...}], "description": ...}`) win over those they wrap.
 
-Deliberately left out: remote `$ref`s, real unions (anyOf/oneOf of several non-null schemas are
-rejected), `format`, `exclusiveMinimum/Maximum`, `minItems/maxItems`, `additionalProperties`,
-`title` and `examples` (ignored: the model has no field for them).
+- `allOf` is merged: properties and required names are united, other keywords are taken from the
+  first member that has them (those beside the `allOf` win).
+- A real union (`anyOf`/`oneOf` of several non-null schemas, or `type: [A, B]`) becomes the
+  closest form a single-typed `Param` can hold: members of one type are merged (objects: all
+  properties, each required only when every member requires it; enums united, dropped if any
+  member is unrestricted); members of different types give type "any" with the alternatives
+  named in the description ("One of: string, integer.").
+- A `$ref` cycle, `$ref`s nested deeper than `MAX_REF_DEPTH`, a `$ref` met once one parameter
+  has grown past `MAX_NODES` nodes, or any schema nested deeper than `MAX_DEPTH`, stops there:
+  the parameter becomes an unexpanded object whose description says so ("(recursive reference
+  to #/components/schemas/Node, not expanded)"), so every schema gives a finite tool of bounded
+  size.
+
+Deliberately left out: remote `$ref`s, `not`, `format`, `exclusiveMinimum/Maximum`,
+`minItems/maxItems`, `additionalProperties`, `title`, `example` and `examples` (ignored: the model
+has no field for them).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +39,8 @@ from toolmodal.schema import Param
 JSON_TYPES = {t: t for t in ("string", "integer", "number", "boolean", "array", "object", "null")}
 BFCL_TYPES = JSON_TYPES | {"float": "number", "tuple": "array", "dict": "object", "any": "any"}
 MAX_DEPTH = 32
+MAX_REF_DEPTH = 8  # nested $refs expanded per parameter; real documents nest 3-5 deep
+MAX_NODES = 2000  # schema nodes per parameter before $refs stop being expanded
 _INDEX = re.compile(r"[0-9]+")
 _NUMERIC = ("integer", "number", "any")
 _TEXT = ("string", "any")
@@ -45,9 +59,12 @@ class Converter:
 
     root: Any = None
     dialect: str = "json"
+    # Nodes built by the current `param` call (a list: the dataclass is frozen, the count is not).
+    _nodes: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
 
     def param(self, schema: Any, field: str, name: str = "", required: bool = False) -> Param:
         """Convert `schema` (found at `field`) into a Param; FieldError names the bad field."""
+        self._nodes[0] = 0
         return self._param(schema, field, name, required, (), 0)
 
     def object_params(self, schema: Any, field: str) -> tuple[Param, ...]:
@@ -69,13 +86,21 @@ class Converter:
     def _param(self, schema: Any, field: str, name: str, required: bool,
                refs: tuple[str, ...], depth: int) -> Param:
         if depth > MAX_DEPTH:
-            raise FieldError(field, f"schema nested deeper than {MAX_DEPTH} levels")
+            return Param(name=name, type="object", required=required,
+                         description=f"(nested deeper than {MAX_DEPTH} levels, not expanded)")
         if not isinstance(schema, dict):
             raise FieldError(field, f"schema must be an object, got {_kind(schema)}")
         if "$ref" in schema:
+            bound = _bound(schema, refs) or self._over_budget(schema)
+            if bound:
+                return Param(name=name, type="object", required=required,
+                             description=_with_note(schema.get("description"), bound))
             resolved, refs = self._resolve(schema, field, refs)
             return self._param(resolved, field, name, required, refs, depth + 1)
-        unwrapped = _unwrap(schema, field)
+        if "allOf" in schema:  # the merged schema may be a $ref or another wrapper
+            merged = self._merge_all_of(schema, field, refs)
+            return self._param(merged, field, name, required, refs, depth + 1)
+        unwrapped = self._unwrap(schema, field, refs)
         if unwrapped is not schema:  # the inner schema may be a $ref or another wrapper
             return self._param(unwrapped, field, name, required, refs, depth + 1)
         type_ = self._type(schema, field)
@@ -89,6 +114,7 @@ class Converter:
         if type_ == "object":
             props = self._properties(schema, field, refs, depth)
         enum = _enum(schema, type_, field)
+        self._nodes[0] += 1
         fields = dict(name=name, type=type_, description=description, required=required,
                       enum=enum, items=items, properties=props)
         fields |= _constraints(schema, type_, field)
@@ -128,8 +154,10 @@ class Converter:
             return _infer_type(schema)
         if isinstance(raw, list):
             rest = [t for t in raw if t != "null"]
-            if len(rest) > 1 or not all(isinstance(t, str) for t in raw):
-                raise FieldError(f"{field}.type", f"type unions are not supported: {raw!r}")
+            if not all(isinstance(t, str) for t in raw):
+                raise FieldError(f"{field}.type", f"type list must hold type names: {raw!r}")
+            if len(rest) > 1:  # a real union (see the module docstring)
+                return "any"
             raw = rest[0] if rest else "null"
         if not isinstance(raw, str) or raw not in names:
             raise FieldError(f"{field}.type",
@@ -169,31 +197,126 @@ class Converter:
         return value
 
 
+    def _over_budget(self, schema: dict) -> str:
+        if self._nodes[0] < MAX_NODES:
+            return ""
+        return f"(reference to {schema['$ref']} not expanded: schema over {MAX_NODES} nodes)"
+
+    def _deref_member(self, member: Any, field: str, refs: tuple[str, ...]) -> dict:
+        """A member of allOf/anyOf/oneOf with its `$ref`s followed (a cycle stays a $ref)."""
+        if not isinstance(member, dict):
+            raise FieldError(field, f"entry must be a schema object, got {_kind(member)}")
+        while "$ref" in member and not _bound(member, refs):
+            member, refs = self._resolve(member, field, refs)
+        if "allOf" in member:
+            member = self._merge_all_of(member, field, refs)
+        return member
+
+    def _merge_all_of(self, schema: dict, field: str, refs: tuple[str, ...]) -> dict:
+        """One schema holding every allOf member (keywords beside the allOf win)."""
+        members = _members(schema, "allOf", field)
+        if len(members) == 1:  # keep the member's own $ref, so cycles stay detectable
+            return members[0] | {k: v for k, v in schema.items() if k != "allOf"}
+        merged: dict = {}
+        for i, member in enumerate(members):
+            member = self._deref_member(member, f"{field}.allOf[{i}]", refs)
+            _merge_into(merged, member)
+        _merge_into(merged, {k: v for k, v in schema.items() if k != "allOf"}, override=True)
+        return merged
+
+    def _unwrap(self, schema: dict, field: str, refs: tuple[str, ...]) -> dict:
+        """Reduce anyOf/oneOf to one schema (nullable idiom, or a union as documented above)."""
+        for key in ("anyOf", "oneOf"):
+            if key not in schema:
+                continue
+            rest = [o for o in _members(schema, key, field) if o != {"type": "null"}]
+            siblings = {k: v for k, v in schema.items() if k != key}
+            if len(rest) == 1:
+                if not isinstance(rest[0], dict):
+                    raise FieldError(f"{field}.{key}", f"{key} entry must be a schema object")
+                return rest[0] | siblings
+            members = [self._deref_member(m, f"{field}.{key}[{i}]", refs)
+                       for i, m in enumerate(rest)]
+            return _union(members, siblings)
+        return schema
+
+
+def _members(schema: dict, key: str, field: str) -> list:
+    options = schema[key]
+    if not isinstance(options, list):
+        raise FieldError(f"{field}.{key}", f"{key} must be a list, got {_kind(options)}")
+    if not options:
+        raise FieldError(f"{field}.{key}", f"{key} must not be empty")
+    return options
+
+
+def _merge_into(merged: dict, member: dict, override: bool = False) -> None:
+    """Add `member` to an allOf merge: properties and required united, the rest first-wins."""
+    for key, value in member.items():
+        if key == "$ref":  # a member left unexpanded (a cycle) adds nothing
+            continue
+        if key == "properties" and isinstance(value, dict):
+            merged["properties"] = {**merged.get("properties", {}), **value}
+        elif key == "required" and isinstance(value, list):
+            merged["required"] = list(dict.fromkeys([*merged.get("required", []), *value]))
+        elif override or key not in merged:
+            merged[key] = value
+
+
+def _member_type(member: dict) -> str:
+    raw = member.get("type")
+    if isinstance(raw, list):
+        rest = [t for t in raw if t != "null"]
+        raw = rest[0] if len(rest) == 1 else None
+    return raw if isinstance(raw, str) else _infer_type(member)
+
+
+def _union(members: list[dict], siblings: dict) -> dict:
+    """The closest single-typed schema to a union of `members` (see the module docstring)."""
+    types = list(dict.fromkeys(_member_type(m) for m in members))
+    if len(types) > 1 or "$ref" in members[0]:
+        note = f"One of: {', '.join(types)}."
+        return {"description": _with_note(siblings.get("description"), note),
+                **{k: v for k, v in siblings.items() if k != "description"}}
+    out: dict = {"type": types[0]}
+    if types[0] == "object":
+        required = [set(m.get("required", [])) for m in members]
+        out["properties"] = {k: v for m in members for k, v in m.get("properties", {}).items()}
+        out["required"] = sorted(set.intersection(*required))
+    if types[0] == "array" and "items" in members[0]:
+        out["items"] = members[0]["items"]
+    enums = [m.get("enum", [m["const"]] if "const" in m else None) for m in members]
+    if all(isinstance(e, list) for e in enums):
+        out["enum"] = list({json.dumps(v, sort_keys=True): v for e in enums for v in e}.values())
+    return out | siblings
+
+
+def _bound(schema: dict, refs: tuple[str, ...]) -> str:
+    """Why this `$ref` is not expanded (a cycle, or too deep), or "" to expand it."""
+    ref = schema["$ref"]
+    if ref in refs:
+        return f"(recursive reference to {ref}, not expanded)"
+    if len(refs) >= MAX_REF_DEPTH:
+        return f"(reference to {ref} nested more than {MAX_REF_DEPTH} deep, not expanded)"
+    return ""
+
+
+def _with_note(description: Any, note: str) -> str:
+    return f"{description} {note}" if isinstance(description, str) and description else note
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _unwrap(schema: dict, field: str) -> dict:
-    """Reduce allOf-of-one and nullable anyOf/oneOf to a plain schema (other unions fail)."""
-    for key in ("allOf", "anyOf", "oneOf"):
-        if key not in schema:
-            continue
-        options = schema[key]
-        if not isinstance(options, list):
-            raise FieldError(f"{field}.{key}", f"{key} must be a list, got {_kind(options)}")
-        rest = [o for o in options if o != {"type": "null"}]
-        if len(rest) != 1:
-            raise FieldError(f"{field}.{key}",
-                             f"{key} of {len(rest)} non-null schemas is not supported")
-        siblings = {k: v for k, v in schema.items() if k != key}
-        if not isinstance(rest[0], dict):
-            raise FieldError(f"{field}.{key}", f"{key} entry must be a schema object")
-        return rest[0] | siblings
-    return schema
+_CONST_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array",
+                dict: "object", type(None): "null"}
 
 
 def _infer_type(schema: dict) -> str:
+    if "const" in schema:
+        return _CONST_TYPES[type(schema["const"])]
     if "properties" in schema:
         return "object"
     if "items" in schema:
@@ -206,9 +329,9 @@ _PLURAL = {"string": "strings", "integer": "integers", "number": "numbers",
 
 
 def _enum(schema: dict, type_: str, field: str) -> tuple | None:
-    if "enum" not in schema:
+    if "enum" not in schema and "const" not in schema:
         return None
-    values = schema["enum"]
+    values = schema["enum"] if "enum" in schema else [schema["const"]]
     if not isinstance(values, list):
         raise FieldError(f"{field}.enum", f"enum must be a list, got {_kind(values)}")
     if not values:
