@@ -17,11 +17,14 @@ from toolmodal.stack import work_dir
 
 
 @step(output_materializers=ModelDirMaterializer)
-def prepare_base_model(source: str | None = None) -> Annotated[ModelDir, "base_model"]:
+def prepare_base_model(source: str | None = None, vocab_corpus: list[str] | None = None,
+                       ) -> Annotated[ModelDir, "base_model"]:
     """Prepare `source`: HF id, HF folder or .gguf file (a relative path is relative to the
-    project root); None = the packaged Gemma 3 270M GGUF."""
+    project root); None = the packaged Gemma 3 270M GGUF. `vocab_corpus` (files/folders,
+    relative to the project root; None = off) trims the vocabulary (`toolmodal.vocab`)."""
     if source is not None and project_path(source).exists():
         source = str(project_path(source))
-    folder = prepare(source, out=work_dir() / "model")
+    corpus = [str(project_path(p)) for p in vocab_corpus] if vocab_corpus else None
+    folder = prepare(source, out=work_dir() / "model", vocab_corpus=corpus)
     log_metadata({"source": source or "packaged:gemma3-270m-q4_k_m"})
     return ModelDir(folder)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -117,13 +118,34 @@ def configure_for_tools(tokenizer, model: PreTrainedModel) -> None:
     extend_tokenizer_and_model(tokenizer, model)
 
 
-def prepare_base_model(source: str | None = None, out: Path = PREPARED_MODEL) -> Path:
+def _trim_vocabulary(tokenizer, model: PreTrainedModel, vocab_corpus: list[str],
+                     max_chars: int, parent: Path):
+    """Trim the prepared tokenizer/model to `vocab_corpus` (see `toolmodal.vocab`)."""
+    from toolmodal.vocab import build_corpus, trim_model_dir
+
+    texts = build_corpus(vocab_corpus, max_chars)
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent) as tmp:
+        model.save_pretrained(Path(tmp) / "full")
+        tokenizer.save_pretrained(Path(tmp) / "full")
+        summary = trim_model_dir(Path(tmp) / "full", Path(tmp) / "trimmed", texts)
+        log.info("vocabulary trimmed: %s", summary)
+        return load_tokenizer(Path(tmp) / "trimmed"), load_model(Path(tmp) / "trimmed")
+
+
+def prepare_base_model(source: str | None = None, out: Path = PREPARED_MODEL,
+                       vocab_corpus: list[str] | None = None,
+                       vocab_corpus_chars: int = 10_000_000) -> Path:
     """Make the HF folder training starts from: base model + chat template + tool tokens.
 
     Args:
         source: HF id, local HF folder or local .gguf file; None for the packaged Gemma 3 270M
             GGUF (converted once into `CONVERTED_MODEL`).
         out: Folder to write; reused when it was already prepared from the same source.
+        vocab_corpus: Files/folders of text whose tokens the vocabulary keeps (besides the
+            bundled `data/` folder and the generated numbers and dates of
+            `toolmodal.vocab.domain_texts`); None keeps the whole vocabulary.
+        vocab_corpus_chars: Character budget read from `vocab_corpus`.
 
     Returns:
         `out`.
@@ -133,6 +155,8 @@ def prepare_base_model(source: str | None = None, out: Path = PREPARED_MODEL) ->
     """
     out = Path(out)
     source_name = source or "packaged:gemma3-270m-q4_k_m"
+    if vocab_corpus:
+        source_name += f" vocab:{','.join(map(str, vocab_corpus))}:{vocab_corpus_chars}"
     if _existing(out, source_name):
         log.info("reusing %s", out)
         return out
@@ -145,5 +169,8 @@ def prepare_base_model(source: str | None = None, out: Path = PREPARED_MODEL) ->
         folder = source
     tokenizer, model = load_tokenizer(folder), load_model(folder)
     configure_for_tools(tokenizer, model)
+    if vocab_corpus:
+        tokenizer, model = _trim_vocabulary(tokenizer, model, vocab_corpus, vocab_corpus_chars,
+                                            out.parent)
     _save_atomically(tokenizer, model, out, {"source": source_name})
     return out

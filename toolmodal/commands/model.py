@@ -17,14 +17,16 @@ def prepare(args: argparse.Namespace) -> int:
     """Prepare the base model and print the output folder.
 
     Args:
-        args: `model` (HF id, local folder or .gguf; None = packaged GGUF) and `out` (folder).
+        args: `model` (HF id, local folder or .gguf; None = packaged GGUF), `out` (folder),
+            `vocab_corpus` (None: keep the whole vocabulary) and `vocab_corpus_chars`.
 
     Returns:
         0 on success (errors propagate with their message).
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.perf_counter()
-    out = prepare_base_model(args.model, Path(args.out) if args.out else PREPARED_MODEL)
+    out = prepare_base_model(args.model, Path(args.out) if args.out else PREPARED_MODEL,
+                             args.vocab_corpus, args.vocab_corpus_chars)
     logging.info("ready in %.1f s", time.perf_counter() - start)
     print(out)
     return 0
