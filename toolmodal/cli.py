@@ -14,8 +14,19 @@ import sys
 def _schemas(sub: argparse._SubParsersAction) -> None:
     schemas = sub.add_parser("schemas", help="tool schema files").add_subparsers(required=True)
     check = schemas.add_parser("check", help="validate schema files or folders")
-    check.add_argument("paths", nargs="+", help="files or folders of tool schemas")
+    check.add_argument("paths", nargs="*", help="files or folders of tool schemas")
+    _sources(check)
+    check.add_argument("--json", action="store_true", help="print a machine-readable summary")
     check.set_defaults(target="schemas:check")
+
+
+def _sources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lenient", action="store_true",
+                        help="keep every tool that can be represented, report the skipped ones")
+    parser.add_argument("--mcp", action="append", default=[], metavar='"COMMAND ARGS"',
+                        help="an MCP server to start over stdio and read tools/list from")
+    parser.add_argument("--mcp-timeout", type=float, default=60.0,
+                        help="seconds allowed per MCP server (default 60)")
 
 
 def _model(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +35,18 @@ def _model(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--model", default=None,
                          help="HF id or local path (default: the packaged Gemma 3 270M GGUF)")
     prepare.add_argument("--out", default=None, help="output folder (default: under .cache/)")
+    prepare.add_argument("--vocab-corpus", nargs="+", default=None,
+                         help="files/folders of text: trim the vocabulary to what they need")
+    prepare.add_argument("--vocab-corpus-chars", type=int, default=10_000_000,
+                         help="characters read from --vocab-corpus (default: 10M)")
     prepare.set_defaults(target="model:prepare")
 
 
 def _data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="synthetic training data").add_subparsers(required=True)
     gen = data.add_parser("generate", help="generate verified training examples")
-    gen.add_argument("--schemas", required=True, help="folder of tool schemas")
+    gen.add_argument("--schemas", nargs="+", default=[], help="folders or files of tool schemas")
+    _sources(gen)
     gen.add_argument("--out", required=True, help="output folder (must not exist)")
     gen.add_argument("--examples", type=int, default=None, help="examples to generate")
     gen.add_argument("--seed", type=int, default=None, help="random seed")
@@ -118,11 +134,33 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
     watch.set_defaults(target="pipeline:watch")
 
 
+def _serve(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="OpenAI-compatible chat completions with tool calls")
+    serve.add_argument("--model", required=True, help="model folder or .gguf file")
+    serve.add_argument("--lora", default=None, help="llamacpp: LoRA GGUF to apply")
+    serve.add_argument("--engine", default=None, choices=["llamacpp", "transformers", "vllm"],
+                       help="default: llamacpp for a .gguf file, else transformers")
+    serve.add_argument("--mask", default="none", choices=["none", "soft", "hard"],
+                       help='mask for tool_choice "auto" ("required"/named always use hard)')
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--system-prompt", default="configs/system_prompts/default.yaml",
+                       help="YAML prompt variant whose `text` fills the system slot")
+    serve.add_argument("--max-tokens", type=int, default=256, help="default generation budget")
+    serve.add_argument("--max-queue", type=int, default=16,
+                       help="requests queued or running at most; more get HTTP 503")
+    serve.add_argument("--tool-states", type=int, default=8,
+                       help="llamacpp: KV snapshots of recent tool blocks to keep (0: none)")
+    serve.add_argument("--served-model-name", default=None, help="default: the model's name")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(target="serve:serve")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="toolmodal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for add in (_schemas, _model, _data, _train, _evaluate, _export, _pipeline):
+    for add in (_schemas, _model, _data, _train, _evaluate, _export, _pipeline, _serve):
         add(sub)
     return parser
 
