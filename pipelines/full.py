@@ -25,9 +25,12 @@ def full_pipeline(schemas: str, generation: GenerationConfig, validation: Valida
                   base_model: str | None, sft_selection: SFTStageConfig,
                   sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
                   grpo: GRPOStageConfig, export: ExportConfig, evaluation: EvalConfig,
-                  exported_engine: EngineName, exported_file: str, exported_lora: str | None,
+                  final_evaluation: EvalConfig, exported_engine: EngineName, exported_file: str, exported_lora: str | None,
                   promotion: PromotionConfig):
-    """Everything, in order; each stage's settings come from configs/ (see configs/full.yaml)."""
+    """Everything, in order; each stage's settings come from configs/ (see configs/full.yaml).
+
+    The deployed (exported) model is measured with `final_evaluation` (every test row by
+    default); the base, SFT and GRPO models with `evaluation` (a budget may cut their rows)."""
     base = prepare_base_model(base_model)
     dataset = data_pipeline(schemas, generation, validation, base)
     sft_model, grpo_model = training_stages(base, dataset, sft_selection, sft_arguments,
@@ -40,6 +43,6 @@ def full_pipeline(schemas: str, generation: GenerationConfig, validation: Valida
     grpo_eval = evaluate.with_options(substitutions={"label": "grpo"})(
         grpo_model, dataset, evaluation, "grpo", id="evaluate_grpo")
     exported_eval = evaluate.with_options(substitutions={"label": "exported"})(
-        exported, dataset, evaluation, "exported", exported_file, exported_engine, exported_lora,
-        id="evaluate_exported")
+        exported, dataset, final_evaluation, "exported", exported_file, exported_engine,
+        exported_lora, id="evaluate_exported")
     promote_model(base_eval, sft_eval, grpo_eval, exported_eval, promotion)

@@ -74,7 +74,7 @@ def test_merge_order_and_dropping():
     assert merged == {"a": {"x": 1, "y": [2]}, "b": 1, "c": 3}
     config = runconfig.build_run_config("data", ["cpu"], {"schemas", "generation"})
     assert set(config["parameters"]) == {"schemas", "generation"}
-    assert config["parameters"]["generation"]["examples"] == 600  # cpu over the base's 2000
+    assert config["parameters"]["generation"]["examples"] == 3000  # cpu over the base's 2000
 
 
 def test_unknown_overlay_and_pipeline_name_the_culprit(tmp_path: Path):
