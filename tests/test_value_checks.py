@@ -157,9 +157,6 @@ def test_value_corruption_is_named(catalogue, tool, args, check, text):
     assert found and text in found[0] and found[0].startswith(f"joint_train/x-1 {tool}"), problems
 
 
-@pytest.mark.xfail(strict=True, reason="templated requests (datagen/templates.py `_say`/`_value`) "
-                   "draw paired slots one by one: check_in can follow check_out; the gate "
-                   "names the rows (paired_values_ordered)")
 def test_fresh_data_passes_the_gate(generated):
     splits, card = generated
     outcome = _validate(splits, card)
