@@ -23,7 +23,7 @@ from toolmodal import runconfig
 pytestmark = pytest.mark.usefixtures("isolated_zenml")
 
 CONFIGS = runconfig.CONFIG_DIR
-OVERLAY_SETS = [[], ["cpu"], ["gpu"], ["gpu", "remote"], ["cpu", "docker.yaml"]]
+OVERLAY_SETS = [[], ["cpu"], ["cpu-long"], ["gpu"], ["gpu", "remote"], ["cpu", "docker.yaml"]]
 
 
 def _pipeline(name: str):

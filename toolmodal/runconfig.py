@@ -20,12 +20,12 @@ from toolmodal.paths import PROJECT_ROOT, project_path
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 PIPELINES = ("data", "training", "evaluation", "full")
-OVERLAYS = ("cpu", "gpu", "remote")
+OVERLAYS = ("cpu", "cpu-long", "gpu", "remote")
 DEFAULT_OVERLAYS = ["cpu"]
 
 
 def overlay_path(name: str) -> Path:
-    """An overlay's file: `cpu`, `gpu` or `remote` mean `configs/<name>.yaml`, else a path."""
+    """An overlay's file: `cpu`, `cpu-long`, `gpu` or `remote` mean `configs/<name>.yaml`, else a path."""
     path = CONFIG_DIR / f"{name}.yaml" if name in OVERLAYS else Path(name)
     if not path.is_file():
         raise FileNotFoundError(f"config overlay {name!r}: no file {path}")
