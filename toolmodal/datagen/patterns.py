@@ -132,7 +132,10 @@ def _kind_from_words(words: str, description: str, weak: bool) -> str | None:
         if regex.search(description):
             return kind
     if re.fullmatch(r"(to|from)", words):
-        return "city" if re.search(r"\b(city|airport|place)\b", description) else "email"
+        if re.search(r"\b(city|airport|place)\b", description):
+            return "city"
+        # "Sender address or name.": the gate cannot call a bare name wrong
+        return None if not weak and re.search(r"\bor (a )?name\b", description) else "email"
     # a bare `name` says less than its description ("Channel name without #...")
     texts = (description, words) if words == "name" else (words, description)
     for text in texts if weak else (words,):
