@@ -114,8 +114,10 @@ def _generate(engine: TransformersEngine, monkeypatch, favoured: str, mode: str,
               backend: str = "xgrammar") -> str:
     """Generate with forward patched towards `favoured`; all patches undone afterwards."""
     monkeypatch.setattr(engine, "_hard", None)
+    # prefix_cache off: a tool block cached by an earlier (unpatched) call would skip the
+    # patched forward for the prompt's last position
     monkeypatch.setattr(engine, "config", engine.config.model_copy(
-        update={"hard_backend": backend}))
+        update={"hard_backend": backend, "prefix_cache": False}))
     _favour(engine, monkeypatch, favoured)
     messages = build_prompt("Call a tool.", TOOLS, "What is the weather in Oslo?")
     text = engine.generate([Request(messages, TOOLS, mode)])[0].text

@@ -170,6 +170,9 @@ def _gguf_pieces(gguf: Path, texts: list[str]) -> list[list[str]]:
 
 
 @pytest.mark.smoke
+@pytest.mark.xfail(strict=True, reason="known defect (issue 17, open): on a JSON schema text whose "
+                   "HF pieces are all kept, llama.cpp's tokenizer of the trimmed GGUF merges "
+                   "'s.\"},' differently from the untrimmed one")
 def test_llama_cpp_tokenizer_agrees(tiny_model_dir, trimmed, corpus, bfcl_dir, tmp_path) -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed yet "
                         "(arrives with .venv/.installed-export, the `export` extra)")
