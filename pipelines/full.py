@@ -25,7 +25,8 @@ def full_pipeline(schemas: str, generation: GenerationConfig, validation: Valida
                   base_model: str | None, sft_selection: SFTStageConfig,
                   sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
                   grpo: GRPOStageConfig, export: ExportConfig, evaluation: EvalConfig,
-                  final_evaluation: EvalConfig, exported_engine: EngineName, exported_file: str, exported_lora: str | None,
+                  final_evaluation: EvalConfig, exported_engine: EngineName,
+                  exported_file: str, exported_lora: str | None,
                   promotion: PromotionConfig):
     """Everything, in order; each stage's settings come from configs/ (see configs/full.yaml).
 

@@ -25,7 +25,8 @@ DEFAULT_OVERLAYS = ["cpu"]
 
 
 def overlay_path(name: str) -> Path:
-    """An overlay's file: `cpu`, `cpu-long`, `gpu` or `remote` mean `configs/<name>.yaml`, else a path."""
+    """An overlay's file: `cpu`, `cpu-long`, `gpu` or `remote` mean `configs/<name>.yaml`,
+    anything else is a path."""
     path = CONFIG_DIR / f"{name}.yaml" if name in OVERLAYS else Path(name)
     if not path.is_file():
         raise FileNotFoundError(f"config overlay {name!r}: no file {path}")
