@@ -15,6 +15,9 @@ exports both to GGUF (f16, Q8_0, Q4_K_M) with the project's export path, and pri
 
     nice -n 10 .venv/bin/python bench/vocab_trim.py --out .cache/bench-vocab
 
+`--part quality` (tokenization and outputs: may run beside other work) and `--part speed` (the
+timings: on a quiet machine) split the run; the trimmed folder and the GGUFs are reused.
+
 Deliberately left out: a trained model (the same code applies to any HF folder given as --model).
 """
 
@@ -209,6 +212,9 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--sft-steps", type=int, default=2)
     parser.add_argument("--sft-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=["all", "quality", "speed"], default="all",
+                        help="quality: sizes, tokenization, greedy agreement (any load); speed: "
+                        "decode and SFT timings (quiet machine); trim and GGUFs are reused")
     args = parser.parse_args()
     if args.sft_child:
         return sft_child(args.sft_child, args.sft_steps)
@@ -224,11 +230,19 @@ def main() -> None:
                    for p in prompts]
     prompt_ids = {k: [t.apply_chat_template(p, add_generation_prompt=True, return_dict=False)
                       for p in prompts] for k, t in toks.items()}
-    checks = {"corpus": corpus[::20], "BFCL sample": bfcl_texts(), "test prompts": prompt_text}
     print("| | untrimmed | trimmed |\n|---|---|---|")
     row("vocabulary", len(toks["full"]), len(toks["trimmed"]), "{:,}")
     for fmt in ("f16", "q8_0", "q4_k_m"):
         row(f"GGUF {fmt} MB", *(ggufs[k][fmt].stat().st_size / 1e6 for k in folders), "{:.1f}")
+    if args.part != "speed":
+        quality(folders, ggufs, toks, corpus, prompts, prompt_text, prompt_ids, args.new_tokens)
+    if args.part != "quality":
+        speed(folders, ggufs, prompt_ids, args.sft_steps)
+
+
+def quality(folders, ggufs, toks, corpus, prompts, prompt_text, prompt_ids, new_tokens) -> None:
+    """Tokenization equality (HF, llama.cpp) and greedy output agreement (llama.cpp Q8_0)."""
+    checks = {"corpus": corpus[::20], "BFCL sample": bfcl_texts(), "test prompts": prompt_text}
     for name, texts in checks.items():
         hf = {k: hf_pieces(f, texts) for k, f in folders.items()}
         lc = {k: llama_pieces(ggufs[k]["f16"], texts) for k in folders}
@@ -237,19 +251,22 @@ def main() -> None:
               f"{same_share(hf['full'], hf['trimmed']):.4f} / "
               f"{same_share(lc['full'], lc['trimmed']):.4f}; "
               f"{same_share(hf['trimmed'], lc['trimmed']):.4f} |", flush=True)
-    outs, speed = {}, {}
-    for k in folders:
-        outs[k], _ = llama_greedy(ggufs[k]["q8_0"], prompt_ids[k], args.new_tokens)
-        _, speed[k] = llama_greedy(ggufs[k]["q4_k_m"], prompt_ids[k][:8], 64, stop=False)
+    outs = {k: llama_greedy(ggufs[k]["q8_0"], prompt_ids[k], new_tokens)[0] for k in folders}
     pieces = {k: [toks[k].convert_ids_to_tokens(o) for o in outs[k]] for k in folders}
-    agree = same_share(pieces["full"], pieces["trimmed"])
-    row(f"greedy outputs identical, llama.cpp Q8_0 (n={len(prompts)})", "-", agree, "{}")
+    agree = sum(x == y for x, y in zip(pieces["full"], pieces["trimmed"], strict=True))
+    row("greedy outputs identical, llama.cpp Q8_0", "-", f"{agree}/{len(prompts)}")
+
+
+def speed(folders, ggufs, prompt_ids, sft_steps: int) -> None:
+    """Decode tok/s (llama.cpp Q4_K_M, transformers fp32), SFT step time and peak RSS."""
+    speed = {k: llama_greedy(ggufs[k]["q4_k_m"], prompt_ids[k][:8], 64, stop=False)[1]
+             for k in folders}
     row("llama.cpp Q4_K_M decode tok/s", speed["full"], speed["trimmed"], "{:.1f}")
     print(f"| Q4_K_M speed-up | | {speed['trimmed'] / speed['full']:.2f}x |", flush=True)
     row("transformers fp32 decode tok/s",
         *(hf_decode_speed(folders[k], prompt_ids[k][0], 32) for k in folders), "{:.2f}")
     gc.collect()
-    sft = {k: sft_stats(f, args.sft_steps) for k, f in folders.items()}
+    sft = {k: sft_stats(f, sft_steps) for k, f in folders.items()}
     row("SFT step s (batch 2)", sft["full"]["step_s"], sft["trimmed"]["step_s"], "{:.1f}")
     row("SFT peak RSS GiB", *(sft[k]["peak_rss"] / 2**30 for k in folders), "{:.2f}")
 
