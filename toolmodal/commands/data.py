@@ -1,8 +1,9 @@
 """`toolmodal data generate` and `toolmodal data validate`.
 
-generate: ingest `--schemas`, generate with a `GenerationConfig` (YAML `--config`, then
-`--examples`/`--seed` override it), write the DatasetDict (`save_to_disk`), `card.json` and
-`distributions.png` into `--out`, which must not exist or be empty.
+generate: ingest `--schemas` (and `--mcp` servers, `--python` functions), generate with a
+`GenerationConfig` (YAML `--config`, then `--examples`/`--seed` override it), write the
+DatasetDict (`save_to_disk`), `card.json` and `distributions.png` into `--out`, which must not
+exist or be empty.
 validate: load a folder written by generate, run the validation suite, write `report.html` and
 `report.json` beside the data, print the report path, exit 1 when an expectation fails.
 Both take `--tokenizer MODEL_DIR` to count tokens exactly (the pipeline passes its tokenizer);
@@ -38,7 +39,8 @@ def generate(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("examples", args.examples), ("seed", args.seed))
                  if v is not None}
     config = GenerationConfig(**(base.model_dump() | overrides))
-    catalogue = load_catalogue([Path(p) for p in args.schemas], args.lenient, args.mcp)
+    catalogue = load_catalogue([Path(p) for p in args.schemas], args.lenient, args.mcp,
+                               args.python, args.mcp_timeout)
     dataset, card = generate_dataset(catalogue, config, _tokenizer(args.tokenizer))
     dataset.save_to_disk(str(out))
     (out / CARD).write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 from toolmodal.ingest.bfcl import tools_from_bfcl_record
 from toolmodal.ingest.errors import SchemaError
 from toolmodal.ingest.loader import Ingested, ingest_paths, read_text
-from toolmodal.ingest.sources import read_sources
+from toolmodal.ingest.sources import DEFAULT_TIMEOUT, read_sources
 from toolmodal.schema import Catalogue
 
 __all__ = ["Ingested", "SchemaError", "ingest_paths", "load_catalogue", "read_text",
@@ -25,14 +25,20 @@ logger = logging.getLogger(__name__)
 
 
 def load_catalogue(paths: list[Path], lenient: bool = False,
-                   servers: list[str] | tuple[str, ...] = ()) -> Catalogue:
-    """Read files and folders of tool schemas, and live MCP servers, into one catalogue.
+                   servers: list[str] | tuple[str, ...] = (),
+                   modules: list[str] | tuple[str, ...] = (),
+                   timeout: float = DEFAULT_TIMEOUT) -> Catalogue:
+    """Read files and folders of tool schemas, live MCP servers and Python functions, into one
+    catalogue.
 
     Args:
         paths: Schema files and/or folders (searched recursively).
         lenient: Keep every tool that can be represented and log each skipped one (with its
             reason) as a warning, instead of failing on the first file with a problem.
         servers: MCP server command lines to start over stdio and read (`sources`).
+        modules: Python `MODULE[:FUNCTION]` specs whose functions become tools
+            (`toolmodal.ingest.python_functions`).
+        timeout: Seconds allowed per MCP server.
 
     Returns:
         The catalogue, tools in a deterministic order with categories set. A BFCL name redefined
@@ -43,7 +49,8 @@ def load_catalogue(paths: list[Path], lenient: bool = False,
             in lenient mode only when no tool at all could be read; or naming a server that
             could not be read.
     """
-    tools, errors, notes = read_sources([str(p) for p in paths], list(servers), lenient)
+    tools, errors, notes = read_sources([str(p) for p in paths], list(servers), lenient,
+                                        timeout, list(modules))
     if errors and (not lenient or not tools):
         raise SchemaError(errors)
     for line in errors:

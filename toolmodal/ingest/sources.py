@@ -1,15 +1,18 @@
-"""Where tools come from, read into one list: schema files and folders, and live MCP servers.
+"""Where tools come from, read into one list: schema files and folders, live MCP servers and
+Python functions.
 
 A live server's tools get the category of the server (`npx -y @modelcontextprotocol/server-memory`
--> `server-memory`) and the source `mcp:COMMAND`. Tool names must be unique across everything
-read. Left out: starting servers over any transport but stdio (see `toolmodal.ingest.mcp`).
+-> `server-memory`) and the source `mcp:COMMAND`; Python functions (`MODULE[:FUNCTION]`, see
+`toolmodal.ingest.python_functions`) the source `python:MODULE:NAME`. Tool names must be unique
+across everything read (a function named like another tool is named `MODULE.NAME`). Left out:
+starting servers over any transport but stdio (see `toolmodal.ingest.mcp`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from toolmodal.ingest import mcp
+from toolmodal.ingest import mcp, python_functions
 from toolmodal.ingest.loader import Ingested, ingest_paths, unique
 
 LAUNCHERS = ("npx", "uvx", "node", "python", "python3", "pipx", "deno", "bunx")
@@ -17,8 +20,11 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def read_sources(paths: list[str], servers: list[str], lenient: bool = False,
-                 timeout: float = DEFAULT_TIMEOUT) -> Ingested:
-    """Tools of schema `paths` and of MCP `servers` (command lines), errors and notes.
+                 timeout: float = DEFAULT_TIMEOUT, modules: list[str] | tuple[str, ...] = ()
+                 ) -> Ingested:
+    """Tools of schema `paths`, MCP `servers` (command lines) and Python `modules`, errors, notes.
+
+    `modules` are `MODULE[:FUNCTION]` specs; a module that cannot be imported is an error line.
 
     Raises:
         SchemaError: a server could not be started or read (see `mcp.list_live_tools`).
@@ -30,7 +36,9 @@ def read_sources(paths: list[str], servers: list[str], lenient: bool = False,
         tools += [t.model_copy(update={"category": category(command), "source": label(command)})
                   for t in server_tools]
         errors += server_errors
-    return Ingested(*unique(tools, errors), notes)
+    module_tools, module_errors, module_notes = python_functions.read_modules(
+        list(modules), lenient, {t.name for t in tools})
+    return Ingested(*unique(tools + module_tools, errors + module_errors), notes + module_notes)
 
 
 def label(command: str) -> str:
