@@ -12,9 +12,10 @@ from toolmodal.validation import ValidationConfig
 
 
 @pipeline
-def data_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig,
-                  base=None):
-    """Ingest `schemas`, generate and validate; returns the validated dataset artifact.
+def data_pipeline(schemas: str | list[str], generation: GenerationConfig,
+                  validation: ValidationConfig, base=None):
+    """Ingest `schemas` (a folder or file, or a list), generate and validate; returns the
+    validated dataset artifact.
 
     `base` (the prepared base model artifact, in the full pipeline) lets the gate bound the
     requests' naturalness under it; alone, the data pipeline skips that check."""

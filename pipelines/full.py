@@ -21,9 +21,10 @@ from toolmodal.validation import ValidationConfig
 
 
 @pipeline
-def full_pipeline(schemas: str, generation: GenerationConfig, validation: ValidationConfig,
-                  base_model: str | None, sft_selection: SFTStageConfig,
-                  sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
+def full_pipeline(schemas: str | list[str], generation: GenerationConfig,
+                  validation: ValidationConfig, base_model: str | None,
+                  sft_selection: SFTStageConfig, sft_arguments: SFTStageConfig,
+                  sft_joint: SFTStageConfig,
                   grpo: GRPOStageConfig, export: ExportConfig, evaluation: EvalConfig,
                   final_evaluation: EvalConfig, exported_engine: EngineName,
                   exported_file: str, exported_lora: str | None,

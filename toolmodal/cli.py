@@ -27,6 +27,8 @@ def _sources(parser: argparse.ArgumentParser) -> None:
                         help="an MCP server to start over stdio and read tools/list from")
     parser.add_argument("--mcp-timeout", type=float, default=60.0,
                         help="seconds allowed per MCP server (default 60)")
+    parser.add_argument("--python", action="append", default=[], metavar="MODULE[:FUNCTION]",
+                        help="Python functions as tools: one function, or a module's public ones")
 
 
 def _model(sub: argparse._SubParsersAction) -> None:
@@ -120,6 +122,10 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
                      help="YAML overlay(s) on the pipeline's base config (default: cpu)")
     run.add_argument("--stack", default=None,
                      help="stack of the project-local ZenML store (default: toolmodal-local)")
+    run.add_argument("--schemas", nargs="+", default=[], metavar="PATH",
+                     help="train on these schema files/folders (and --mcp, --python) instead "
+                          "of data/tool_schemas")
+    _sources(run)  # each one is threaded to ingestion by toolmodal.commands.pipeline.run
     run.set_defaults(target="pipeline:run")
     dash = sub.add_parser("dashboard", help="start the ZenML dashboard and the MLflow UI")
     dash.add_argument("--port", type=int, default=8237, help="ZenML dashboard port")

@@ -2,9 +2,12 @@
 
 `run` merges `configs/<pipeline>.yaml` with the overlays (default: cpu), adds the schema files
 as cache dependencies of ingestion, runs the pipeline and prints a closing summary: every step
-with its status (cached or run) and time, then the metrics table of the evaluations. Left out:
-the pipelines' content (`pipelines/`), stack registration (`toolmodal.stack`) and the watch
-loop (`toolmodal.watch`).
+with its status (cached or run) and time, then the metrics table of the evaluations.
+`--schemas PATH... / --mcp "COMMAND ARGS" / --python MODULE` train on a user's catalogue instead
+of the bundled one: it is read here first, so a bad file fails (strict, the default) before any
+step runs, or (`--lenient`) what was skipped is printed; the step reads it again when it runs.
+Left out: the pipelines' content (`pipelines/`), stack registration (`toolmodal.stack`) and the
+watch loop (`toolmodal.watch`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 import yaml
 
 from toolmodal import reports, runconfig, stack
+from toolmodal.commands.schemas import summary
+from toolmodal.ingest import SchemaError, sources
 
 
 def load_pipeline(name: str):
@@ -38,27 +43,23 @@ def load_pipeline(name: str):
     return pipeline
 
 
-def pipeline_config(name: str, overlays: list[str], parameters: dict | None = None) -> dict:
-    """The merged run configuration of `name`, schema files added as ingestion's cache inputs.
+def pipeline_config(name: str, overlays: list[str | dict], parameters: dict | None = None
+                    ) -> dict:
+    """The merged run configuration of `name`, with ingestion's cache settings.
 
     Args:
         name: Pipeline name.
-        overlays: Overlay names or YAML paths, applied in order.
+        overlays: Overlay names, YAML paths or mappings, applied in order.
         parameters: Pipeline parameters applied last (e.g. the folder `watch` watches).
     """
     pipeline = load_pipeline(name)
     params = set(inspect.signature(pipeline.entrypoint).parameters)
     config = runconfig.build_run_config(name, overlays, params)
     config = runconfig.deep_merge(config, {"parameters": parameters or {}})
-    schemas = config["parameters"].get("schemas")
-    if schemas is not None:
-        files = runconfig.schema_files(schemas)
-        config = runconfig.deep_merge(config, {"steps": {"ingest_schemas": {
-            "cache_policy": {"file_dependencies": files}}}})
-    return config
+    return runconfig.with_ingest_cache(config)
 
 
-def run_pipeline(name: str, overlays: list[str], parameters: dict | None = None,
+def run_pipeline(name: str, overlays: list[str | dict], parameters: dict | None = None,
                  stack_name: str | None = None):
     """Run pipeline `name` with `overlays` (then `parameters` on top).
 
@@ -97,11 +98,69 @@ def metrics_rows(run) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`toolmodal run PIPELINE [--config OVERLAY ...] [--stack NAME]`."""
-    return run_and_report(args.pipeline, args.config or runconfig.DEFAULT_OVERLAYS, args.stack)
+    """`toolmodal run PIPELINE [--config OVERLAY ...] [--stack NAME] [--schemas PATH...]
+    [--mcp "COMMAND ARGS" ...] [--python MODULE[:FUNCTION] ...] [--lenient]`; 1 before any
+    step runs if the user's catalogue is bad."""
+    overlays: list[str | dict] = list(args.config or runconfig.DEFAULT_OVERLAYS)
+    user = runconfig.UserCatalogue([runconfig.cli_path(p) for p in args.schemas], args.mcp,
+                                   args.python, args.lenient, args.mcp_timeout)
+    if user.given or user.lenient:
+        if args.pipeline not in ("data", "full"):
+            print(f"error: --schemas, --mcp, --python and --lenient apply to the data and full "
+                  f"pipelines, not {args.pipeline!r}", file=sys.stderr)
+            return 2
+        if user.given and not check_catalogue(user):
+            return 1
+        overlays.append(user.overlay())
+    return run_and_report(args.pipeline, overlays, args.stack)
 
 
-def run_and_report(name: str, overlays: list[str], stack_name: str | None = None) -> int:
+def check_catalogue(user: runconfig.UserCatalogue) -> bool:
+    """Read a user's catalogue as the ingestion step will; print what is wrong or skipped.
+
+    Strict: any problem (each line names file, tool and field) stops the run. Lenient: every
+    skipped tool is printed with its reason, then the tools and skips per file; only a catalogue
+    without any tool stops the run. Servers are started and read once here, modules imported.
+
+    Returns:
+        Whether the pipeline may start.
+    """
+    paths = [str(runconfig.project_path(p)) for p in user.paths]
+    try:
+        ingested = sources.read_sources(paths, user.servers, user.lenient, user.mcp_timeout,
+                                        user.modules)
+    except SchemaError as exc:  # a server that could not be started or read
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    tools, errors, notes = ingested
+    for line in [*(f"note: {n}" for n in notes),
+                 *(f"{'skipped' if user.lenient else 'error'}: {e}" for e in errors)]:
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
+    if errors and not user.lenient:
+        print(f"{len(errors)} error(s) in the catalogue; nothing was run (--lenient keeps "
+              "every tool that can be represented)", file=sys.stderr)
+        return False
+    if not tools:
+        print("error: no tool could be read from the catalogue", file=sys.stderr)
+        return False
+    if errors:
+        print(reports.text_table(skip_rows(summary(ingested, paths, user.servers,
+                                                   user.modules))))
+    print(f"catalogue: {len(tools)} tools, {len({t.category for t in tools})} categories, "
+          f"{len(errors)} skipped")
+    return True
+
+
+def skip_rows(report: dict) -> list[dict]:
+    """One row per file, server or module with skipped tools: tools kept, skipped, the commonest
+    reason (from the `schemas check --lenient --json` summary)."""
+    return [{"source": name, "tools": entry["tools"], "skipped": sum(entry["skipped"].values()),
+             "main reason": max(entry["skipped"], key=entry["skipped"].get)}
+            for name, entry in report["files"].items() if entry["skipped"]]
+
+
+def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None = None) -> int:
     """Run a pipeline, print its step table and metrics table; the exit code of `run`."""
     started = time.monotonic()
     result = run_pipeline(name, overlays, stack_name=stack_name)
