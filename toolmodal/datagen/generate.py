@@ -45,6 +45,7 @@ from toolmodal.datagen.irrelevance import (
     split_requests,
 )
 from toolmodal.datagen.masking import mask_example
+from toolmodal.datagen.pool import chain_links, load_pool
 from toolmodal.datagen.queries import reasoning_text
 from toolmodal.datagen.repeats import RepeatRules, load_rules
 from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
@@ -98,14 +99,24 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
             catalogue's schema files (`templates.catalogue_templates`), {} phrases every request
             from the schema.
 
+    With `config.real_world_pool`, tools drawn from the public OpenAPI directory join the
+    catalogue (`toolmodal.datagen.pool`): the held-out providers' tools with the held-out ones.
+
     Returns:
         The DatasetDict (splits per the dataset contract) and the card (a JSON-able dict).
 
     Raises:
         RuntimeError: When a split cannot be filled within `max_attempts` candidates per row.
+        FileNotFoundError: The pool's directory is missing (and its `when_missing` is "fail").
     """
     start = time.perf_counter()
     seen, unseen = hold_out(catalogue, config.held_out_share, config.seed)
+    templates = catalogue_templates(catalogue) if templates is None else templates
+    drawn = None if config.real_world_pool is None else load_pool(config.real_world_pool,
+                                                                  catalogue)
+    if drawn is not None:
+        seen, unseen = seen + drawn.seen, unseen + drawn.held_out
+        catalogue = Catalogue(tools=(*catalogue.tools, *drawn.seen, *drawn.held_out))
     labels = project_path(config.requests_dir)
     train_requests, test_requests = split_requests(load_requests(labels / "irrelevant.yaml"))
     run = _Run(config, load_variants(project_path(config.system_prompts_dir)), tokenizer,
@@ -113,8 +124,8 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
                {"train": train_requests, "test": test_requests},
                load_answers(labels / "no_call_answers.yaml"),
                load_rules(labels / "parallel_calls.yaml"))
-    pools = _pools(seen, unseen, list(catalogue.tools),
-                   catalogue_templates(catalogue) if templates is None else templates)
+    pools = _pools(seen, unseen, list(catalogue.tools), templates,
+                   drawn.providers if drawn is not None else [])
     splits = {}
     for split, size in split_sizes(config).items():
         pool = pools[split if split.startswith("test") else "train"]
@@ -123,6 +134,7 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
     card = build_card(splits, catalogue, unseen, config, run.rejections, run.masked,
                       time.perf_counter() - start, teacher_used=run.teacher is not None)
     card["length_check"] = "estimate" if tokenizer is None else "tokenizer"
+    card["real_world_pool"] = None if drawn is None else drawn.summary()
     return dataset, card
 
 
@@ -133,13 +145,16 @@ def rows_to_dataset(rows: list[dict]) -> Dataset:
     return Dataset(table, info=DatasetInfo(features=FEATURES))
 
 
-def _pools(seen: list, unseen: list, every: list, templates: dict) -> dict[str, Pool]:
-    """Held-out tools are targets only in test pools, so their templates feed only test sets."""
-    train_links = examples.find_links(seen)
+def _pools(seen: list, unseen: list, every: list, templates: dict,
+           providers: list[str]) -> dict[str, Pool]:
+    """Held-out tools are targets only in test pools, so their templates feed only test sets.
+    Tools of the pool's `providers` chain only within their provider (`pool.chain_links`)."""
+    train_links = chain_links(seen, providers)
     return {"train": Pool(seen, seen, train_links, templates=templates),
             "test_seen": Pool(seen, seen, train_links, templates=templates),
             "test_unseen": Pool(unseen, every, [], templates=templates),
-            "test_chain": Pool(every, every, examples.find_links(every), templates=templates),
+            "test_chain": Pool(every, every, chain_links(every, providers),
+                               templates=templates),
             "test_irrelevance": Pool(unseen, every, [], templates=templates)}
 
 
