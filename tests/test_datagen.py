@@ -176,3 +176,16 @@ def test_config_rejects_bad_shares():
         GenerationConfig(phase_shares={"selection": 0.5, "arguments": 0.2, "joint": 0.2})
     with pytest.raises(ValueError, match="unknown keys"):
         GenerationConfig(joint_kinds={"single": 1.0, "magic": 0.0})
+
+
+def test_tools_with_list_or_object_defaults_generate(catalogue):
+    """A tool whose default is a list (unhashable) is drawn like any other."""
+    tools = list(catalogue.tools)
+    tool = next(t for t in tools if any(p.type == "array" for p in t.parameters))
+    param = next(p for p in tool.parameters if p.type == "array")
+    listy = param.model_copy(update={"required": False, "default": [], "has_default": True})
+    tools[tools.index(tool)] = tool.model_copy(update={"parameters": tuple(
+        listy if p is param else p for p in tool.parameters)})
+    dataset, _ = generate_dataset(catalogue.model_copy(update={"tools": tools}),
+                                  GenerationConfig(examples=120, seed=5))
+    assert sum(len(dataset[s]) for s in dataset) > 0

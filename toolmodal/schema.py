@@ -50,6 +50,10 @@ class Param(BaseModel):
     max_length: int | None = None
     pattern: str | None = None
 
+    def __hash__(self) -> int:
+        # Defaults and enum values may be lists or objects (JSON), which Python cannot hash;
+        # equal parameters have equal JSON, so hashing it keeps hash and equality consistent.
+        return hash(self.model_dump_json())
 
     def property(self, name: str) -> Param:
         """Return the nested property called `name` (KeyError names the parent and child)."""
