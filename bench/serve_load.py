@@ -84,7 +84,7 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "toolmodal.cli", "serve", "--model", args.model,
                "--port", str(port), "--max-queue", str(args.max_queue),
                "--max-tokens", str(args.max_tokens), "--tool-states", str(args.tool_states),
-               "--log-level", "warning"]
+               "--log-level", "warning", *(["--lora", args.lora] if args.lora else [])]
     process = subprocess.Popen(command)
     deadline = time.monotonic() + args.startup_timeout
     while time.monotonic() < deadline:
@@ -215,6 +215,7 @@ def wait_idle(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help=".gguf file or HF model folder")
+    parser.add_argument("--lora", default=None, help="correction adapter (.lora.gguf) to apply")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--tool-sets", type=int, default=4)
