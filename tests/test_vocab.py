@@ -38,8 +38,8 @@ def bfcl_texts(bfcl_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus() -> list[str]:
-    return vocab.build_corpus([], 0)
+def corpus(tiny_model_dir: Path) -> list[str]:
+    return vocab.build_corpus([], 0, AutoTokenizer.from_pretrained(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_llama_cpp_tokenizer_agrees(tiny_model_dir, trimmed, corpus, bfcl_dir, t
 def test_real_model_trim(tmp_path: Path, bfcl_dir: Path) -> None:
     if not (REAL_BASE / "config.json").is_file():
         pytest.skip(f"{REAL_BASE} not prepared")
-    texts = vocab.build_corpus([SITE_PACKAGES], 2_000_000)
+    texts = vocab.build_corpus([SITE_PACKAGES], 2_000_000, AutoTokenizer.from_pretrained(REAL_BASE))
     summary = vocab.trim_model_dir(REAL_BASE, tmp_path / "trimmed", texts)
     assert summary["vocab_size_after"] < summary["vocab_size_before"] // 4
     full, small = _tokenizers(REAL_BASE, tmp_path / "trimmed")
@@ -239,3 +239,20 @@ def test_prepare_with_vocab_corpus(tiny_model_dir: Path, tmp_path: Path) -> None
 
 def test_line_chunks_split_like_llama_cpp_gemma4() -> None:
     assert vocab.line_chunks(["a b\n\nc", "\nx\n"]) == ["a b", "\n\n", "c", "\n", "x", "\n"]
+
+
+def test_generated_test_prompts_tokenize_unchanged(tiny_model_dir: Path, trimmed: Path) -> None:
+    """The corpus holds generated training conversations (their own seed), so the test sets'
+    prompts, generated with another seed and never in the corpus, keep their pieces."""
+    from toolmodal.datagen import GenerationConfig, generate_dataset
+    from toolmodal.ingest import load_catalogue
+
+    dataset, _ = generate_dataset(load_catalogue([vocab.DATA_DIR / "tool_schemas"]),
+                                  GenerationConfig(examples=600, seed=0))
+    chat = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = [chat.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
+             for split in ("test_seen", "test_unseen") for row in dataset[split]]
+    full, small = _tokenizers(tiny_model_dir, trimmed)
+    same = sum(a.tokens == b.tokens for a, b in zip(full.encode_batch(texts),
+                                                   small.encode_batch(texts), strict=True))
+    assert same >= 0.95 * len(texts), f"{same}/{len(texts)} test prompts keep their pieces"

@@ -123,7 +123,7 @@ def _trim_vocabulary(tokenizer, model: PreTrainedModel, vocab_corpus: list[str],
     """Trim the prepared tokenizer/model to `vocab_corpus` (see `toolmodal.vocab`)."""
     from toolmodal.vocab import build_corpus, trim_model_dir
 
-    texts = build_corpus(vocab_corpus, max_chars)
+    texts = build_corpus(vocab_corpus, max_chars, tokenizer)
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=parent) as tmp:
         model.save_pretrained(Path(tmp) / "full")

@@ -51,6 +51,7 @@ BYTE_TOKEN = re.compile(r"<0x[0-9A-F]{2}>")
 NEWLINE_RUNS = re.compile(r"[^\n]+|\n+")  # llama.cpp's LLAMA_VOCAB_PRE_TYPE_GEMMA4 split
 UNUSED_TOKEN = re.compile(r"<unused\d+>")  # Gemma's 6k placeholder control tokens: never used
 CHUNK_CHARS = 4000
+CORPUS_SEED = 1_000_003  # generated conversations of the corpus (not the data stage's seed)
 FORBIDDEN = "bfcl"  # never build a vocabulary from the benchmark
 
 
@@ -126,12 +127,32 @@ def corpus_texts(paths: Iterable[str | Path], max_chars: int, seed: int = 0) -> 
     return texts
 
 
-def build_corpus(paths: Iterable[str | Path], max_chars: int) -> list[str]:
+def build_corpus(paths: Iterable[str | Path], max_chars: int,
+                 chat_tokenizer=None) -> list[str]:
     """The whole corpus: the bundled data folder (schemas, request templates, values), the
-    system prompt variants, the texts under `paths` (at most `max_chars` characters) and the
-    generated `domain_texts`."""
+    system prompt variants, the texts under `paths` (at most `max_chars` characters), the
+    generated `domain_texts` and, given the tokenizer whose chat template renders prompts,
+    `generated_chats`."""
     bundled = corpus_texts([DATA_DIR, SYSTEM_PROMPTS_DIR], 10**9)
-    return bundled + corpus_texts(paths, max_chars) + domain_texts()
+    chats = generated_chats(chat_tokenizer) if chat_tokenizer is not None else []
+    return bundled + corpus_texts(paths, max_chars) + domain_texts() + chats
+
+
+def generated_chats(tokenizer, examples: int = 600, seeds: int = 4) -> list[str]:
+    """Training conversations of the bundled catalogue as the model sees them: chat template,
+    tool blocks in the tool modality (masked names included), values, calls. Train splits only,
+    of `seeds` seeds of their own (from CORPUS_SEED), so the data stage's test sets stay text
+    outside the corpus; each seed holds out other tools, so every tool of the catalogue (whose
+    raw schema files are in the corpus anyway) appears in some training conversation."""
+    from toolmodal.datagen import GenerationConfig, generate_dataset
+    from toolmodal.ingest import load_catalogue
+
+    catalogue, texts = load_catalogue([DATA_DIR / "tool_schemas"]), []
+    for seed in range(CORPUS_SEED, CORPUS_SEED + seeds):
+        dataset, _ = generate_dataset(catalogue, GenerationConfig(examples=examples, seed=seed))
+        texts += [tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+                  for split in dataset if not split.startswith("test") for row in dataset[split]]
+    return texts
 
 
 def domain_texts() -> list[str]:
