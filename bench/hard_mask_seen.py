@@ -18,8 +18,8 @@ from toolmodal.evaluate import evaluate_rows
 
 E = Path(sys.argv[1])
 rows = load_from_disk('/tmp/dcpu2')[sys.argv[2]].to_list()[:100]
-engine = load_engine("llamacpp", E / "model-q4_k_m.gguf",
-                     EngineConfig(max_new_tokens=96, batch_size=6, lora=E / "model-q4_k_m.lora.gguf"))
+config = EngineConfig(max_new_tokens=96, batch_size=6, lora=E / "model-q4_k_m.lora.gguf")
+engine = load_engine("llamacpp", E / "model-q4_k_m.gguf", config)
 t = time.perf_counter()
 out = evaluate_rows(engine, rows, "hard")
 print(sys.argv[2], "hard", round(time.perf_counter() - t), "s")
