@@ -43,7 +43,7 @@ from toolmodal.datagen.examples import Link, find_links
 from toolmodal.datagen.values import words_of
 from toolmodal.ingest.errors import reason_of
 from toolmodal.ingest.loader import read_file
-from toolmodal.ingest.python_functions import read_modules
+from toolmodal.ingest.python_functions import cut, read_modules
 from toolmodal.paths import project_path
 from toolmodal.schema import Catalogue, Param, Tool
 
@@ -58,7 +58,6 @@ _TAG = re.compile(r"<[^>]*>")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`+)(\S(?:.*?\S)?)\1")
 _LINE_MARK = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+\.\s+|\|)", re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 @dataclass
@@ -274,15 +273,9 @@ def clean_text(text: str, limit: int) -> str:
     text = html.unescape(_TAG.sub(" ", text))
     text = _LINK.sub(r"\1", text)
     text = _LINE_MARK.sub(" ", _EMPHASIS.sub(r"\2", text))
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    kept = ""
-    for sentence in _SENTENCE_END.split(text):
-        if len(kept) + len(sentence) + 1 > limit:
-            break
-        kept = f"{kept} {sentence}".strip()
-    return kept or text[:limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+    text = cut(" ".join(text.split()), limit)
+    return text if len(text) <= limit else (
+        text[:limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:") + "...")
 
 
 def clean_tool(tool: Tool, limit: int) -> Tool:
