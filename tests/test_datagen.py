@@ -188,4 +188,5 @@ def test_tools_with_list_or_object_defaults_generate(catalogue):
         listy if p is param else p for p in tool.parameters)})
     dataset, _ = generate_dataset(catalogue.model_copy(update={"tools": tools}),
                                   GenerationConfig(examples=120, seed=5))
-    assert sum(len(dataset[s]) for s in dataset) > 0
+    offered = [r for s in dataset for r in dataset[s] if f'"name": "{tool.name}"' in r["tools"]]
+    assert offered, f"{tool.name} (list default) never offered"
