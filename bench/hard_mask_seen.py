@@ -1,8 +1,9 @@
 """Hard-masked evaluation of an exported model on one generated test set (first 100 rows).
 
-    .venv/bin/python bench/hard_mask_seen.py EXPORT_DIR test_seen   # dataset at /tmp/dcpu2:
-    # toolmodal data generate --schemas data/tool_schemas --config GEN.yaml --out /tmp/dcpu2
-    #   --tokenizer MODEL (GEN.yaml = the cpu overlay's generation block; same rows as make run)
+    .venv/bin/python bench/hard_mask_seen.py EXPORT_DIR test_seen DATASET_DIR
+    # DATASET_DIR: toolmodal data generate --schemas data/tool_schemas --config GEN.yaml
+    #   --out DATASET_DIR --tokenizer MODEL (GEN.yaml = the cpu overlay's generation block:
+    #   the same rows as make run's)
 
 EXPORT_DIR holds model-q4_k_m.gguf and its correction model-q4_k_m.lora.gguf (llama.cpp).
 """
@@ -17,7 +18,7 @@ from toolmodal.engines import EngineConfig, load_engine
 from toolmodal.evaluate import evaluate_rows
 
 E = Path(sys.argv[1])
-rows = load_from_disk('/tmp/dcpu2')[sys.argv[2]].to_list()[:100]
+rows = load_from_disk(sys.argv[3])[sys.argv[2]].to_list()[:100]
 config = EngineConfig(max_new_tokens=96, batch_size=6, lora=E / "model-q4_k_m.lora.gguf")
 engine = load_engine("llamacpp", E / "model-q4_k_m.gguf", config)
 t = time.perf_counter()
