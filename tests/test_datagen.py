@@ -77,6 +77,11 @@ def test_held_out_tools_only_in_test_splits(generated):
     assert unseen_targets and unseen_targets <= held
 
 
+def test_no_held_out_tools_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="held_out_share"):
+        GenerationConfig(held_out_share=0.0)
+
+
 def test_phases_kinds_and_sizes(generated):
     dataset, _ = generated
     assert {r["phase"] for r in dataset["selection_train"]} == {"selection"}

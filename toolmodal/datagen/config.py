@@ -65,7 +65,8 @@ class GenerationConfig(BaseModel):
         joint_kinds: Mix of kinds within the joint phase.
         validation_share: Share of each phase's rows held out as its validation split.
         test_shares: Share of all rows for each test split.
-        held_out_share: Share of catalogue tools kept out of every training split.
+        held_out_share: Share of catalogue tools kept out of every training split (above 0:
+            they are what test_unseen is drawn from).
         variant_share: Share of training rows using a non-default system prompt.
         reasoning_share: Share of joint rows (default prompt) with a short reasoning first.
         masking_probability: Chance that a training row is function-masked (Hammer).
@@ -95,7 +96,7 @@ class GenerationConfig(BaseModel):
     validation_share: float = Field(default=0.05, ge=0.0, lt=1.0)
     test_shares: dict[str, float] = {"test_seen": 0.06, "test_unseen": 0.06,
                                      "test_chain": 0.04, "test_irrelevance": 0.04}
-    held_out_share: float = Field(default=0.25, ge=0.0, lt=1.0)
+    held_out_share: float = Field(default=0.25, gt=0.0, lt=1.0)  # test_unseen needs tools
     variant_share: float = Field(default=0.2, ge=0.0, le=1.0)
     reasoning_share: float = Field(default=0.3, ge=0.0, le=1.0)
     masking_probability: float = Field(default=0.2, ge=0.0, le=1.0)
