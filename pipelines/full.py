@@ -23,8 +23,8 @@ from toolmodal.validation import ValidationConfig
 @pipeline
 def full_pipeline(schemas: str | list[str], generation: GenerationConfig,
                   validation: ValidationConfig, base_model: str | None,
-                  sft_selection: SFTStageConfig, sft_arguments: SFTStageConfig,
-                  sft_joint: SFTStageConfig,
+                  vocab_corpus: list[str] | None, sft_selection: SFTStageConfig,
+                  sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
                   grpo: GRPOStageConfig, export: ExportConfig, evaluation: EvalConfig,
                   final_evaluation: EvalConfig, exported_engine: EngineName,
                   exported_file: str, exported_lora: str | None,
@@ -33,7 +33,7 @@ def full_pipeline(schemas: str | list[str], generation: GenerationConfig,
 
     The deployed (exported) model is measured with `final_evaluation` (every test row by
     default); the base, SFT and GRPO models with `evaluation` (a budget may cut their rows)."""
-    base = prepare_base_model(base_model)
+    base = prepare_base_model(base_model, vocab_corpus)
     dataset = data_pipeline(schemas, generation, validation, base)
     sft_model, grpo_model = training_stages(base, dataset, sft_selection, sft_arguments,
                                             sft_joint, grpo)

@@ -29,10 +29,11 @@ def training_stages(base, dataset, sft_selection: SFTStageConfig, sft_arguments:
 
 
 @pipeline
-def training_pipeline(base_model: str | None, sft_selection: SFTStageConfig,
+def training_pipeline(base_model: str | None, vocab_corpus: list[str] | None,
+                      sft_selection: SFTStageConfig,
                       sft_arguments: SFTStageConfig, sft_joint: SFTStageConfig,
                       grpo: GRPOStageConfig, dataset: str = "validated_dataset"):
     """Train from `base_model` on the latest version of the `dataset` artifact."""
-    base = prepare_base_model(base_model)
+    base = prepare_base_model(base_model, vocab_corpus)
     data = Client().get_artifact_version(dataset)
     return training_stages(base, data, sft_selection, sft_arguments, sft_joint, grpo)

@@ -42,6 +42,7 @@ TINY = {
     "generation": {"examples": 80, "seed": 1},
     "validation": {"max_request_nll": None},  # the fixture's random weights find nothing natural
     "base_model": str(TINY_MODEL),
+    "vocab_corpus": None,  # the cpu overlay trims the 270M vocabulary, not the fixture's
     "sft_selection": SFT_TINY, "sft_arguments": SFT_TINY, "sft_joint": SFT_TINY,
     "grpo": {"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2,
              "gradient_accumulation_steps": 1, "max_completion_length": 8, "save_steps": 1},

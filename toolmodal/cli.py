@@ -39,8 +39,8 @@ def _model(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--out", default=None, help="output folder (default: under .cache/)")
     prepare.add_argument("--vocab-corpus", nargs="+", default=None,
                          help="files/folders of text: trim the vocabulary to what they need")
-    prepare.add_argument("--vocab-corpus-chars", type=int, default=10_000_000,
-                         help="characters read from --vocab-corpus (default: 10M)")
+    prepare.add_argument("--vocab-corpus-chars", type=int, default=5_000_000,
+                         help="characters read from --vocab-corpus (default: 5M)")
     prepare.set_defaults(target="model:prepare")
 
 

@@ -135,7 +135,7 @@ def _trim_vocabulary(tokenizer, model: PreTrainedModel, vocab_corpus: list[str],
 
 def prepare_base_model(source: str | None = None, out: Path = PREPARED_MODEL,
                        vocab_corpus: list[str] | None = None,
-                       vocab_corpus_chars: int = 10_000_000) -> Path:
+                       vocab_corpus_chars: int = 5_000_000) -> Path:
     """Make the HF folder training starts from: base model + chat template + tool tokens.
 
     Args:

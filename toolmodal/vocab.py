@@ -35,6 +35,7 @@ import logging
 import random
 import re
 import shutil
+import string
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def build_corpus(paths: Iterable[str | Path], max_chars: int,
     return bundled + corpus_texts(paths, max_chars) + domain_texts() + chats
 
 
-def generated_chats(tokenizer, examples: int = 600, seeds: int = 4) -> list[str]:
+def generated_chats(tokenizer, examples: int = 600, seeds: int = 12) -> list[str]:
     """Training conversations of the bundled catalogue as the model sees them: chat template,
     tool blocks in the tool modality (masked names included), values, calls. Train splits only,
     of `seeds` seeds of their own (from CORPUS_SEED), so the data stage's test sets stay text
@@ -156,7 +157,8 @@ def generated_chats(tokenizer, examples: int = 600, seeds: int = 4) -> list[str]
 
 
 def domain_texts() -> list[str]:
-    """Generated numbers, dates, times and JSON literals, in the forms requests and calls use."""
+    """Generated numbers, dates, times, JSON literals, punctuation pairs and two-letter codes
+    (postal codes, country and state codes), in the forms requests and calls use."""
     months = list(calendar.month_name)[1:] + list(calendar.month_abbr)[1:]
     days = list(calendar.day_name) + list(calendar.day_abbr)
     numbers = [f"{n} -{n} {n}.5 {n}% ${n} {n}k {n}th" for n in range(10000)]
@@ -168,7 +170,9 @@ def domain_texts() -> list[str]:
              for n in (1, 2, 3, 12, 21) for y in (2024, 2025, 2026)]
     json_literals = ['{"a": true, "b": false, "c": null, "d": [1, 2.5, -3], "e": {"f": ""}}',
                      '{"x":1,"y":[],"z":{}}', "[]", "{}", '""', "\\n \\t \\\" \\u00e9"]
-    return numbers + years + times + words + json_literals
+    punctuation = [f"{a}{b} x{a}{b}" for a in string.punctuation for b in string.punctuation]
+    codes = [f"{a}{b} {a}{b}1" for a in string.ascii_uppercase for b in string.ascii_uppercase]
+    return numbers + years + times + words + json_literals + punctuation + codes
 
 
 def line_chunks(texts: Iterable[str]) -> list[str]:
