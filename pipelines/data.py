@@ -7,7 +7,7 @@ from zenml import pipeline
 from steps.generate_data import generate_data
 from steps.ingest_schemas import ingest_schemas
 from steps.validate_data import validate_data
-from toolmodal.datagen import GenerationConfig
+from toolmodal.datagen import GenerationConfig, data_files_digest
 from toolmodal.validation import ValidationConfig
 
 
@@ -20,6 +20,6 @@ def data_pipeline(schemas: str | list[str], generation: GenerationConfig,
     `base` (the prepared base model artifact, in the full pipeline) lets the gate bound the
     requests' naturalness under it; alone, the data pipeline skips that check."""
     catalogue = ingest_schemas(schemas)
-    dataset, card, _ = generate_data(catalogue, generation)
+    dataset, card, _ = generate_data(catalogue, generation, data_files_digest(generation))
     validated, _, _ = validate_data(dataset, card, validation, base)
     return validated

@@ -18,13 +18,15 @@ from toolmodal.schema import Catalogue
 
 
 @step(output_materializers={"dataset": HFDatasetMaterializer})
-def generate_data(catalogue: Catalogue, config: GenerationConfig) -> tuple[
+def generate_data(catalogue: Catalogue, config: GenerationConfig, data_digest: str) -> tuple[
         Annotated[DatasetDict, "dataset"], Annotated[dict, "dataset_card"],
         Annotated[HTMLString, "dataset_card_page"]]:
-    """Generate the DatasetDict of the dataset contract from the catalogue."""
+    """Generate the DatasetDict of the dataset contract from the catalogue. `data_digest`
+    (`toolmodal.datagen.data_files_digest` of the config) puts the contents of the request,
+    system-prompt and value files into the step's cache key, and is logged with the run."""
     dataset, card = generate_dataset(catalogue, config)
     with tempfile.TemporaryDirectory() as tmp:
         chart = plot_distributions(card, Path(tmp) / "distributions.png").read_bytes()
     log_metadata({"rows": card["rows"], "splits": card["splits"],
-                  "acceptance_rate": card["acceptance_rate"]})
+                  "acceptance_rate": card["acceptance_rate"], "data_files_digest": data_digest})
     return dataset, card, HTMLString(reports.dataset_card_page(card, chart))

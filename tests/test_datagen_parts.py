@@ -158,3 +158,26 @@ def test_pool_draws_every_target_equally_often():
     assert set(counts.values()) == {3}
     first = pool.draw(rng)
     assert all(pool.draw(rng, exclude=first) is not first for _ in range(20))
+
+
+def test_data_files_digest_follows_the_files_the_generator_reads(tmp_path):
+    """Editing a request or system-prompt file changes the digest (so the data step's cache
+    key); the same files give the same digest."""
+    import shutil
+
+    from toolmodal.datagen import GenerationConfig, data_files_digest
+    from toolmodal.paths import project_path
+
+    requests, prompts = tmp_path / "requests", tmp_path / "prompts"
+    shutil.copytree(project_path("data/requests"), requests)
+    shutil.copytree(project_path("configs/system_prompts"), prompts)
+    config = GenerationConfig(requests_dir=requests, system_prompts_dir=prompts)
+    before = data_files_digest(config)
+    assert data_files_digest(config) == before
+    assert data_files_digest(GenerationConfig()) == before  # same contents, other folders
+    phrasing = requests / "phrasing.yaml"
+    phrasing.write_text(phrasing.read_text() + "\n# edited\n")
+    edited = data_files_digest(config)
+    assert edited != before
+    (prompts / "default.yaml").write_text((prompts / "default.yaml").read_text() + "\n")
+    assert data_files_digest(config) not in (before, edited)

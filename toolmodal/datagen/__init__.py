@@ -11,7 +11,7 @@ card (summary and plot), teacher (optional paraphrasing), rows (helpers shared w
 Deliberately left out: disk I/O and the validation gate (`toolmodal.validation`).
 """
 
-from toolmodal.datagen.config import GenerationConfig
+from toolmodal.datagen.config import GenerationConfig, data_files_digest
 from toolmodal.datagen.generate import generate_dataset
 
-__all__ = ["GenerationConfig", "generate_dataset"]
+__all__ = ["GenerationConfig", "data_files_digest", "generate_dataset"]

