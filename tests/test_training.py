@@ -22,7 +22,7 @@ from toolmodal.scoring import completion_text
 from toolmodal.training import grpo
 from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
 from toolmodal.training.grpo import tied_groups
-from toolmodal.training.masks import IGNORE
+from toolmodal.training.masks import DECISION, IGNORE
 from toolmodal.training.metrics import MetricsLogger, read_metrics
 from toolmodal.training.run import run_stage
 from toolmodal.training.sft import collate, encode_rows, supervised_loss, train_sft
@@ -81,6 +81,22 @@ def test_loss_equals_full_logits_loss(tiny_model_dir, data):
     torch.testing.assert_close(parts.weighted / parts.weight, full, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(parts.plain / parts.tokens, float(full.detach()), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_decision_weight_reweights_only_decision_tokens(tiny_model_dir, data):
+    """decision_weight w adds (w - 1) per decision token to the weight and (w - 1) times their
+    cross-entropy to the weighted sum; the plain NLL is unchanged."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    examples, _ = encode_rows(tokenizer, data["joint_train"].select(range(3)), 512)
+    batch = collate(examples, tokenizer.pad_token_id)
+    decisions = int((batch["target_kinds"] == DECISION).sum())
+    assert decisions >= 3  # each row's first token and the token after each call
+    with torch.no_grad():
+        base, heavy = supervised_loss(model, batch), supervised_loss(model, batch, 0.5, 0.5, 4.0)
+    assert heavy.plain == pytest.approx(base.plain) and heavy.tokens == base.tokens
+    assert heavy.weight == pytest.approx(base.weight + 3.0 * decisions)
+    assert float(heavy.weighted) > float(base.weighted)
 
 
 @pytest.mark.parametrize("stage", ["sft_selection", "sft_arguments", "sft_joint"])

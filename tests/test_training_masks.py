@@ -12,7 +12,7 @@ from toolmodal.calls import ToolCall, format_output
 from toolmodal.chat import build_prompt
 from toolmodal.schema import Param, Tool
 from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
-from toolmodal.training.masks import ARGS, NAME, NONE, call_spans, encode_example, render
+from toolmodal.training.masks import ARGS, DECISION, NAME, NONE, call_spans, encode_example, render
 
 WEATHER = Tool(name="get_weather", description="Current weather",
                parameters=(Param(name="city", type="string", required=True),))
@@ -51,6 +51,23 @@ def test_exactly_the_completion_is_supervised(tokenizer):
     first = ex.kinds.index(next(k for k in ex.kinds if k != NONE))
     assert all(k == NONE for k in ex.kinds[:first]) and all(k != NONE for k in ex.kinds[first:])
     assert ex.labels[:first] == [-100] * first and ex.labels[first:] == ex.input_ids[first:]
+
+
+def test_decision_tokens_are_the_first_and_each_one_after_a_call(tokenizer):
+    """Two calls: the decision tokens are the completion's first token (`<tool_call>`), the
+    token after the first call (the second `<tool_call>`) and the one after the second call
+    (`<end_of_turn>`); an answer without a call has only its first token."""
+    two = format_output([ToolCall("get_weather", {"city": "Oslo"}),
+                         ToolCall("get_weather", {"city": "Rome"})])
+    prompt = build_prompt("Use the tools.", [WEATHER], "Oslo and Rome?", [])
+    ex = encode_example(tokenizer, prompt, [{"role": "assistant", "content": two}])
+    decisions = [t for t, k in zip(ex.input_ids, ex.kinds, strict=True) if k == DECISION]
+    assert [_text(tokenizer, [t]) for t in decisions] == ["<tool_call>", "<tool_call>",
+                                                          "<end_of_turn>"]
+    answer = [{"role": "assistant", "content": "No tool fits that."}]
+    ex = encode_example(tokenizer, prompt, answer)
+    decisions = [i for i, k in enumerate(ex.kinds) if k == DECISION]
+    assert decisions == [ex.kinds.index(DECISION)] and ex.kinds[decisions[0] - 1] == NONE
 
 
 def test_earlier_call_schemas_and_tool_result_are_masked(tokenizer):

@@ -99,6 +99,10 @@ class SFTStageConfig(_StageConfig):
     loss_weight_schedule: list[LossWeightPhase] | None = Field(
         None, description="tool/argument token weights; None = the seed schedule for sft_joint, "
         "uniform otherwise; [] = uniform")
+    decision_weight: float = Field(
+        1.0, ge=0.0, description="loss weight of decision tokens: a completion's first token "
+        "(call or answer) and the token after each call (another call or end of turn); 1.0 = "
+        "like other text")
     bucket_size: int = Field(64, ge=1, description="batches per length-sorting bucket "
                              "(packing: false only)")
     packing: bool = Field(

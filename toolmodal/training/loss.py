@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from peft import PeftModel
 
-from toolmodal.training.masks import ARGS, IGNORE, NAME, TEXT
+from toolmodal.training.masks import ARGS, DECISION, IGNORE, NAME, TEXT
 from toolmodal.training.packing import attention_masks
 
 
@@ -34,17 +34,21 @@ class LossParts(NamedTuple):
     weight: float  # sum of token weights
 
 
-def weight_table(tool_weight: float, argument_weight: float, device=None) -> torch.Tensor:
-    """Weight per token kind: 0 unsupervised, 1 text, 2*tool on names, 2*argument on args."""
-    table = torch.zeros(ARGS + 1, device=device)
+def weight_table(tool_weight: float, argument_weight: float, decision_weight: float = 1.0,
+                 device=None) -> torch.Tensor:
+    """Weight per token kind: 0 unsupervised, 1 text, 2*tool on names, 2*argument on args,
+    `decision_weight` on decision tokens (call or not, one more call or stop)."""
+    table = torch.zeros(max(ARGS, DECISION) + 1, device=device)
     table[TEXT], table[NAME], table[ARGS] = 1.0, 2.0 * tool_weight, 2.0 * argument_weight
+    table[DECISION] = decision_weight
     return table
 
 
 def batch_weight(batch: dict[str, torch.Tensor], tool_weight: float,
-                 argument_weight: float) -> float:
+                 argument_weight: float, decision_weight: float = 1.0) -> float:
     """Sum of the token weights of a batch (known before the forward pass)."""
-    return float(weight_table(tool_weight, argument_weight)[batch["target_kinds"]].sum())
+    table = weight_table(tool_weight, argument_weight, decision_weight)
+    return float(table[batch["target_kinds"]].sum())
 
 
 def causal_lm_of(model):
@@ -74,7 +78,7 @@ def selected_logits(causal_lm, hidden: torch.Tensor, selected: torch.Tensor) -> 
 
 
 def supervised_loss(model, batch: dict[str, torch.Tensor], tool_weight: float = 0.5,
-                    argument_weight: float = 0.5) -> LossParts:
+                    argument_weight: float = 0.5, decision_weight: float = 1.0) -> LossParts:
     """Weighted and plain cross-entropy sums over the batch's supervised tokens."""
     causal_lm = causal_lm_of(model)
     hidden = hidden_states(causal_lm, batch)
@@ -82,7 +86,7 @@ def supervised_loss(model, batch: dict[str, torch.Tensor], tool_weight: float = 
     selected = targets != IGNORE
     token_loss = F.cross_entropy(selected_logits(causal_lm, hidden, selected), targets[selected],
                                  reduction="none")
-    table = weight_table(tool_weight, argument_weight, hidden.device)
+    table = weight_table(tool_weight, argument_weight, decision_weight, hidden.device)
     weights = table[batch["target_kinds"].to(hidden.device)[selected]]
     return LossParts((token_loss * weights).sum(), float(token_loss.detach().sum()),
                      int(selected.sum()), float(weights.sum()))
@@ -96,5 +100,5 @@ class SupervisedLoss(torch.nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor], tool_weight: float,
-                argument_weight: float) -> LossParts:
-        return supervised_loss(self.model, batch, tool_weight, argument_weight)
+                argument_weight: float, decision_weight: float = 1.0) -> LossParts:
+        return supervised_loss(self.model, batch, tool_weight, argument_weight, decision_weight)

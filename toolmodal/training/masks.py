@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from toolmodal.calls import CALL_END, CALL_START
 
 IGNORE = -100
-# Token kinds: not supervised, supervised text (reasoning, delimiters, end of turn), name, args.
-NONE, TEXT, NAME, ARGS = 0, 1, 2, 3
+# Token kinds: not supervised, supervised text (reasoning, delimiters, end of turn), name, args,
+# and decision: the completion's first token and the token after each call (call or not; one
+# more call or end of turn), where a model decides whether to call and when to stop.
+NONE, TEXT, NAME, ARGS, DECISION = 0, 1, 2, 3, 4
 
 _CALL_RE = re.compile(re.escape(CALL_START) + r"(.*?)" + re.escape(CALL_END), re.S)
 _NAME_RE = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -107,6 +109,7 @@ def encode_example(tokenizer, prompt: list[dict], completion: list[dict]) -> Enc
                              f"{message['content'][:80]!r}")
         for kind, s, e in call_spans(message["content"]):
             _mark(kinds, offsets, kind, start + s, start + e, n_prompt)
+        _mark_decisions(kinds, offsets, message["content"], start, n_prompt)
         cursor = start + len(message["content"])
     labels = [tok if kind != NONE else IGNORE for tok, kind in zip(ids, kinds, strict=True)]
     return EncodedExample(input_ids=list(ids), labels=labels, kinds=kinds)
@@ -120,6 +123,16 @@ def _mark(kinds: list[int], offsets, kind: int, start: int, end: int, first: int
             kinds[i] = kind
 
 
+def _mark_decisions(kinds: list[int], offsets, content: str, start: int, first: int) -> None:
+    """Mark as DECISION the message's first token and the first token after each call's end
+    (the next call, text, or the end of turn that follows the message)."""
+    points = [start] + [start + m.end() for m in re.finditer(re.escape(CALL_END), content)]
+    for point in points:
+        index = next((i for i in range(first, len(kinds)) if offsets[i][1] > point), None)
+        if index is not None and kinds[index] == TEXT:
+            kinds[index] = DECISION
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -127,9 +140,3 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def token_weights(kinds: list[int], tool: float, argument: float) -> list[float]:
-    """Per-token loss weights: 2*tool on names, 2*argument on arguments, 1 elsewhere supervised."""
-    table = {NONE: 0.0, TEXT: 1.0, NAME: 2.0 * tool, ARGS: 2.0 * argument}
-    return [table[k] for k in kinds]

@@ -157,7 +157,8 @@ def _all_processes_sum(accelerator: Accelerator, value: float) -> float:
 
 
 def accumulate(accelerator: Accelerator, loss_module, micro: list[dict[str, torch.Tensor]],
-               tool_weight: float, argument_weight: float) -> LossParts:
+               tool_weight: float, argument_weight: float,
+               decision_weight: float = 1.0) -> LossParts:
     """Forward and backward over this process's micro-batches of one optimizer step.
 
     Each weighted loss is divided by the step's token weight over all processes and multiplied
@@ -166,13 +167,14 @@ def accumulate(accelerator: Accelerator, loss_module, micro: list[dict[str, torc
     Returns:
         The step's sums over all processes; `weighted` holds the step's (normalised) loss.
     """
-    local_weight = sum(batch_weight(b, tool_weight, argument_weight) for b in micro)
+    local_weight = sum(batch_weight(b, tool_weight, argument_weight, decision_weight)
+                       for b in micro)
     weight = _all_processes_sum(accelerator, local_weight)
     step_loss, plain, tokens = 0.0, 0.0, 0
     for i, batch in enumerate(micro):
         last = i == len(micro) - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(loss_module):
-            parts = loss_module(batch, tool_weight, argument_weight)
+            parts = loss_module(batch, tool_weight, argument_weight, decision_weight)
             loss = parts.weighted / max(weight, 1e-12)
             accelerator.backward(loss * accelerator.num_processes)
         step_loss += float(loss.detach())
@@ -297,7 +299,7 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         first = (step * config.num_processes + rank) * accum  # this process's share
         micro = [micro_batch([train[i] for i in ids], pad_id, config.packing)
                  for ids in plan[first:first + accum]]
-        parts = accumulate(accelerator, loss_module, micro, tool_w, arg_w)
+        parts = accumulate(accelerator, loss_module, micro, tool_w, arg_w, config.decision_weight)
         grad_norm = accelerator.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
