@@ -11,9 +11,10 @@ import pytest
 
 from toolmodal.cli import build_parser, main
 from toolmodal.ingest import SchemaError, load_catalogue
-from toolmodal.ingest.jsonschema import Converter
+from toolmodal.ingest.jsonschema import MAX_NODES, MAX_REF_DEPTH, Converter
+from toolmodal.ingest.loader import read_document
 from toolmodal.ingest.openapi import derived_name
-from toolmodal.schema import Catalogue, Tool
+from toolmodal.schema import Catalogue, Param, Tool
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
 GOOD = [FIXTURES / name for name in ("schemas_3_0.yaml", "schemas_3_1.yaml", "bodies.yaml")]
@@ -181,3 +182,65 @@ def test_schema_nested_past_max_depth_is_bounded_with_a_note() -> None:
         param, depth = param.properties[0], depth + 1
     assert (param.type, param.description) == (
         "object", "(nested deeper than 32 levels, not expanded)") and depth == 33
+
+
+def _size(param: Param) -> int:
+    return 1 + (_size(param.items) if param.items else 0) + sum(map(_size, param.properties))
+
+
+def _web(width: int) -> dict:
+    """`width` schemas, each with a nullable (anyOf) link to every one: Microsoft Graph's shape."""
+    link = [{"anyOf": [{"$ref": f"#/components/schemas/S{j}"}, {"type": "object",
+                                                                  "nullable": True}]}
+            for j in range(width)]
+    schemas = {f"S{i}": {"type": "object", "description": f"S{i}", "properties": {
+        "id": {"type": "string"}, **{f"s{j}": link[j] for j in range(width)}}}
+        for i in range(width)}
+    return {"components": {"schemas": schemas}}
+
+
+def test_wide_ref_web_through_unions_is_bounded_and_cycles_are_caught() -> None:
+    # 12 schemas linking each other through unions: unbounded, this is 12^32 nodes.
+    param = Converter(root=_web(12)).param({"$ref": "#/components/schemas/S0"}, "p")
+    # The node budget stops it (a member met over budget is left out of its union).
+    assert MAX_NODES <= _size(param) <= MAX_NODES + 13 * MAX_REF_DEPTH
+    # S0 -> s0 (a union holding S0 again) is a cycle, caught although it goes through anyOf.
+    assert param.property("s0").description == "One of: any, object."
+    assert param.property("s1").property("s1").description == "One of: any, object."
+    assert param.property("s1").property("s2").property("id").type == "string"
+
+
+def test_reused_ref_expansion_equals_a_fresh_one() -> None:
+    # The memo (toolmodal.ingest.walk) must not change a result: S3 expanded first at the top,
+    # then met below S0 and S1 (where S0 and S1 are cycles), gives what a fresh converter gives.
+    doc = _web(4)
+    s3, deep = {"$ref": "#/components/schemas/S3"}, {"$ref": "#/components/schemas/S0"}
+    warmed = Converter(root=doc)
+    warmed.param(s3, "a")
+    assert warmed.param(deep, "b") == Converter(root=doc).param(deep, "b")
+
+
+def _one_op(schema: dict) -> dict:
+    return {"openapi": "3.0.0", "paths": {"/x": {"post": {"operationId": "make", "requestBody": {
+        "required": True, "content": {"application/json": {"schema": schema}}}}}}}
+
+
+@pytest.mark.parametrize(("schema", "field", "message", "kept"), [
+    # `required` names a property that is not there: dropped from required in lenient mode.
+    ({"type": "object", "required": ["a", "gone"], "properties": {"a": {"type": "string"}}},
+     "schema.required", "required names absent parameter 'gone' (dropped from required)",
+     {"name": "a", "type": "string", "required": True}),
+    # ECMA-262 Unicode classes Python's `re` cannot compile: the pattern is dropped, not the tool.
+    ({"type": "object", "properties": {"a": {"type": "string", "pattern": r"^\p{L}+$"}}},
+     "schema.properties.a.pattern", r"invalid regex '^\\p{L}+$': bad escape \p at position 1 "
+                                    "(pattern dropped)", {"name": "a", "type": "string"}),
+])
+def test_lenient_drops_what_python_cannot_hold_with_a_note(schema: dict, field: str,
+                                                           message: str, kept: dict) -> None:
+    where = "doc.json: tool 'make': paths./x.post.requestBody.content.application/json."
+    tools, errors, notes = read_document(_one_op(schema), "doc.json", lenient=True)
+    assert (errors, notes) == ([], [f"{where}{field}: {message}"])
+    assert _params(tools[0]) == {"a": kept}
+    strict = read_document(_one_op(schema), "doc.json")
+    assert (strict.tools, strict.notes) == ([], [])
+    assert strict.errors == [f"{where}{field}: {message.rsplit(' (', 1)[0]}"]

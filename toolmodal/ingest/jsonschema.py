@@ -16,7 +16,13 @@ the nullable idioms `type: [X, "null"]` and `anyOf/oneOf: [X, {"type": "null"}]`
   has grown past `MAX_NODES` nodes, or any schema nested deeper than `MAX_DEPTH`, stops there:
   the parameter becomes an unexpanded object whose description says so ("(recursive reference
   to #/components/schemas/Node, not expanded)"), so every schema gives a finite tool of bounded
-  size.
+  size. The `$ref`s followed into allOf/anyOf/oneOf members count in the chain of what is
+  merged from them (a cycle through a union is caught too); such a member left unexpanded
+  adds nothing to an allOf and is named as an alternative of a union. Nodes are counted as
+  they are entered, so the budget bounds the walk as well as the result.
+- An expanded `$ref` is reused where it would come out the same (`toolmodal.ingest.walk`).
+- Lenient mode drops a `required` name with no property and a `pattern` Python cannot compile,
+  each with a note (`Converter.notes`); strict mode reports them.
 
 Deliberately left out: remote `$ref`s, `not`, `format`, `exclusiveMinimum/Maximum`,
 `minItems/maxItems`, `additionalProperties`, `title`, `example` and `examples` (ignored: the model
@@ -33,7 +39,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolmodal.calls import matches_type
+from toolmodal.ingest import keywords
 from toolmodal.ingest.errors import FieldError
+from toolmodal.ingest.keywords import kind as _kind
+from toolmodal.ingest.walk import Walk
 from toolmodal.schema import Param
 
 JSON_TYPES = {t: t for t in ("string", "integer", "number", "boolean", "array", "object", "null")}
@@ -42,8 +51,6 @@ MAX_DEPTH = 32
 MAX_REF_DEPTH = 8  # nested $refs expanded per parameter; real documents nest 3-5 deep
 MAX_NODES = 2000  # schema nodes per parameter before $refs stop being expanded
 _INDEX = re.compile(r"[0-9]+")
-_NUMERIC = ("integer", "number", "any")
-_TEXT = ("string", "any")
 
 
 @dataclass(frozen=True)
@@ -55,16 +62,21 @@ class Converter:
             and BFCL (where `$defs` live inside it), the whole document for OpenAPI.
         dialect: "json" (JSON Schema type names) or "bfcl" (adds float/tuple/dict/any, and reads
             a string default such as "false" of a non-string parameter as the literal it spells).
+        lenient: Read what a faithful tool can still be made of: a `required` name with no
+            property is dropped from `required`, a `pattern` Python's `re` rejects (ECMA-262's
+            `\\p{L}`) is dropped; each is appended to `notes` instead of raising.
+        notes: What lenient mode dropped, one FieldError each (the caller names file and tool).
     """
 
     root: Any = None
     dialect: str = "json"
-    # Nodes built by the current `param` call (a list: the dataclass is frozen, the count is not).
-    _nodes: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    lenient: bool = False
+    notes: list[FieldError] = field(default_factory=list, repr=False, compare=False)
+    _walk: Walk = field(default_factory=Walk, repr=False, compare=False)
 
     def param(self, schema: Any, field: str, name: str = "", required: bool = False) -> Param:
         """Convert `schema` (found at `field`) into a Param; FieldError names the bad field."""
-        self._nodes[0] = 0
+        self._walk.restart()
         return self._param(schema, field, name, required, (), 0)
 
     def object_params(self, schema: Any, field: str) -> tuple[Param, ...]:
@@ -85,39 +97,45 @@ class Converter:
 
     def _param(self, schema: Any, field: str, name: str, required: bool,
                refs: tuple[str, ...], depth: int) -> Param:
+        self._walk.deepest = max(self._walk.deepest, depth)
         if depth > MAX_DEPTH:
+            self._walk.stops += 1
             return Param(name=name, type="object", required=required,
                          description=f"(nested deeper than {MAX_DEPTH} levels, not expanded)")
         if not isinstance(schema, dict):
             raise FieldError(field, f"schema must be an object, got {_kind(schema)}")
         if "$ref" in schema:
-            bound = _bound(schema, refs) or self._over_budget(schema)
-            if bound:
+            stop = self._stop(schema, refs)
+            if stop:
                 return Param(name=name, type="object", required=required,
-                             description=_with_note(schema.get("description"), bound))
-            resolved, refs = self._resolve(schema, field, refs)
-            return self._param(resolved, field, name, required, refs, depth + 1)
+                             description=_with_note(schema.get("description"), stop))
+            return self._expand(schema, field, name, required, refs, depth)
         if "allOf" in schema:  # the merged schema may be a $ref or another wrapper
-            merged = self._merge_all_of(schema, field, refs)
-            return self._param(merged, field, name, required, refs, depth + 1)
-        unwrapped = self._unwrap(schema, field, refs)
+            merged, chain = self._merge_all_of(schema, field, refs)
+            return self._param(merged, field, name, required, chain, depth + 1)
+        unwrapped, chain = self._unwrap(schema, field, refs)
         if unwrapped is not schema:  # the inner schema may be a $ref or another wrapper
-            return self._param(unwrapped, field, name, required, refs, depth + 1)
+            return self._param(unwrapped, field, name, required, chain, depth + 1)
+        return self._node(schema, field, name, required, refs, depth)
+
+    def _node(self, schema: dict, field: str, name: str, required: bool,
+              refs: tuple[str, ...], depth: int) -> Param:
+        """One schema node with no $ref or wrapper left, its items and properties converted."""
         type_ = self._type(schema, field)
         description = schema.get("description", "")
         if not isinstance(description, str):
             raise FieldError(f"{field}.description",
                              f"description must be a string, got {_kind(description)}")
+        self._walk.nodes += 1  # counted before the children, so the budget bounds the walk
         items, props = None, ()
         if type_ == "array" and "items" in schema:
             items = self._param(schema["items"], f"{field}.items", "", False, refs, depth + 1)
         if type_ == "object":
             props = self._properties(schema, field, refs, depth)
-        enum = _enum(schema, type_, field)
-        self._nodes[0] += 1
+        enum = keywords.enum(schema, type_, field)
         fields = dict(name=name, type=type_, description=description, required=required,
                       enum=enum, items=items, properties=props)
-        fields |= _constraints(schema, type_, field)
+        fields |= keywords.constraints(schema, type_, field) | self._pattern(schema, type_, field)
         if "default" in schema:
             fields |= {"default": self._default(schema["default"], type_, enum, field),
                        "has_default": True}
@@ -125,6 +143,19 @@ class Converter:
             return Param(**fields)
         except ValidationError as exc:
             raise FieldError(field, f"invalid schema: {exc.errors()[0]['msg']}") from None
+
+    def _expand(self, schema: dict, field: str, name: str, required: bool,
+                refs: tuple[str, ...], depth: int) -> Param:
+        """A `$ref` expanded, or its earlier expansion where it comes out the same (see `walk`)."""
+        resolved, chain = self._resolve(schema, field, refs)
+        key = (schema["$ref"], json.dumps(schema, sort_keys=True) if len(schema) > 1 else "")
+        known = self._walk.reuse(key, depth, refs, MAX_NODES, MAX_DEPTH, MAX_REF_DEPTH)
+        if known is not None:
+            return known.model_copy(update={"name": name, "required": required})
+        mark = self._walk.mark(depth, len(refs), len(self.notes))
+        out = self._param(resolved, field, name, required, chain, depth + 1)
+        self._walk.record(key, mark, out, len(self.notes))
+        return out
 
     def _resolve(self, schema: dict, field: str, refs: tuple[str, ...]) -> tuple[Any, tuple]:
         ref = schema["$ref"]
@@ -144,6 +175,9 @@ class Converter:
                 raise FieldError(f"{field}.$ref", f"unresolvable $ref {ref!r}: no {part!r}")
         if not isinstance(target, dict):
             raise FieldError(f"{field}.$ref", f"$ref {ref!r} points to {_kind(target)}")
+        self._walk.resolved.append(ref)
+        if len(schema) == 1:  # nothing beside the $ref: the target itself, not a copy
+            return target, (*refs, ref)
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
         return target | siblings, (*refs, ref)
 
@@ -174,10 +208,9 @@ class Converter:
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
             raise FieldError(f"{field}.required",
                              f"required must be a list of names, got {required!r}")
-        for req in required:
-            if req not in props:
-                raise FieldError(f"{field}.required",
-                                 f"required names absent parameter {req!r}")
+        for req in [r for r in required if r not in props]:
+            self._lenient_or_raise(FieldError(f"{field}.required", f"required names absent "
+                                              f"parameter {req!r}"), "dropped from required")
         params = []
         for key, sub in props.items():
             if not isinstance(key, str) or not key:
@@ -187,44 +220,81 @@ class Converter:
         return tuple(params)
 
     def _default(self, value: Any, type_: str, enum: tuple | None, field: str) -> Any:
-        if self.dialect == "bfcl" and isinstance(value, str) and type_ not in _TEXT:
-            value = _bfcl_literal(value)
+        if self.dialect == "bfcl" and isinstance(value, str) and type_ not in keywords.TEXT:
+            value = keywords.bfcl_literal(value)
         if value is not None and not matches_type(value, type_):
             raise FieldError(f"{field}.default",
                              f"default {value!r} is not of declared type {type_!r}")
-        if value is not None and enum is not None and not _contains(enum, value):
+        if value is not None and enum is not None and not keywords.contains(enum, value):
             raise FieldError(f"{field}.default", f"default {value!r} is not in enum {list(enum)}")
         return value
 
+    def _pattern(self, schema: dict, type_: str, field: str) -> dict[str, str]:
+        """The `pattern` field; lenient mode drops (and notes) one Python's `re` cannot read."""
+        if "pattern" not in schema:
+            return {}
+        pattern = keywords.pattern(schema["pattern"], type_, field)
+        error = keywords.regex_error(pattern)
+        if not error:
+            return {"pattern": pattern}
+        self._lenient_or_raise(FieldError(f"{field}.pattern",
+                                          f"invalid regex {pattern!r}: {error}"), "pattern dropped")
+        return {}
 
-    def _over_budget(self, schema: dict) -> str:
-        if self._nodes[0] < MAX_NODES:
-            return ""
-        return f"(reference to {schema['$ref']} not expanded: schema over {MAX_NODES} nodes)"
+    def _lenient_or_raise(self, exc: FieldError, kept: str) -> None:
+        """Strict: raise `exc`; lenient: note it with what was done instead, and go on."""
+        if not self.lenient:
+            raise exc
+        self.notes.append(FieldError(exc.field, f"{exc.message} ({kept})"))
 
-    def _deref_member(self, member: Any, field: str, refs: tuple[str, ...]) -> dict:
-        """A member of allOf/anyOf/oneOf with its `$ref`s followed (a cycle stays a $ref)."""
+    def _stop(self, schema: dict, refs: tuple[str, ...]) -> str:
+        """Why this `$ref` is not expanded (a cycle, too deep, over budget), or "" to expand it."""
+        self._walk.longest = max(self._walk.longest, len(refs))
+        stop = _bound(schema, refs)
+        if not stop and self._walk.nodes >= MAX_NODES:
+            stop = f"(reference to {schema['$ref']} not expanded: schema over {MAX_NODES} nodes)"
+        self._walk.stops += bool(stop)
+        return stop
+
+    def _deref_member(self, member: Any, field: str, refs: tuple[str, ...]) -> tuple[dict, tuple]:
+        """A member of allOf/anyOf/oneOf with its `$ref`s followed (a cycle, or a $ref met over
+        budget, stays a $ref), and the chain of `$ref`s it was reached through."""
         if not isinstance(member, dict):
             raise FieldError(field, f"entry must be a schema object, got {_kind(member)}")
-        while "$ref" in member and not _bound(member, refs):
+        while "$ref" in member and not self._stop(member, refs):
             member, refs = self._resolve(member, field, refs)
         if "allOf" in member:
-            member = self._merge_all_of(member, field, refs)
-        return member
+            return self._merge_all_of(member, field, refs)
+        return member, refs
 
-    def _merge_all_of(self, schema: dict, field: str, refs: tuple[str, ...]) -> dict:
+    def _members_of(self, key: str, members: list, field: str,
+                    refs: tuple[str, ...]) -> tuple[list[dict], tuple]:
+        """Members with their `$ref`s followed, and `refs` plus every `$ref` followed: what is
+        merged from them stays inside that chain, so cycles through them are caught."""
+        out, chain = [], refs
+        for i, member in enumerate(members):
+            member, reached = self._deref_member(member, f"{field}.{key}[{i}]", refs)
+            out.append(member)
+            chain += tuple(r for r in reached if r not in chain)
+        return out, chain
+
+    def _merge_all_of(self, schema: dict, field: str, refs: tuple[str, ...]
+                      ) -> tuple[dict, tuple]:
         """One schema holding every allOf member (keywords beside the allOf win)."""
         members = _members(schema, "allOf", field)
         if len(members) == 1:  # keep the member's own $ref, so cycles stay detectable
-            return members[0] | {k: v for k, v in schema.items() if k != "allOf"}
+            if not isinstance(members[0], dict):
+                raise FieldError(f"{field}.allOf[0]",
+                                 f"entry must be a schema object, got {_kind(members[0])}")
+            return members[0] | {k: v for k, v in schema.items() if k != "allOf"}, refs
         merged: dict = {}
-        for i, member in enumerate(members):
-            member = self._deref_member(member, f"{field}.allOf[{i}]", refs)
+        members, chain = self._members_of("allOf", members, field, refs)
+        for member in members:
             _merge_into(merged, member)
         _merge_into(merged, {k: v for k, v in schema.items() if k != "allOf"}, override=True)
-        return merged
+        return merged, chain
 
-    def _unwrap(self, schema: dict, field: str, refs: tuple[str, ...]) -> dict:
+    def _unwrap(self, schema: dict, field: str, refs: tuple[str, ...]) -> tuple[dict, tuple]:
         """Reduce anyOf/oneOf to one schema (nullable idiom, or a union as documented above)."""
         for key in ("anyOf", "oneOf"):
             if key not in schema:
@@ -234,11 +304,10 @@ class Converter:
             if len(rest) == 1:
                 if not isinstance(rest[0], dict):
                     raise FieldError(f"{field}.{key}", f"{key} entry must be a schema object")
-                return rest[0] | siblings
-            members = [self._deref_member(m, f"{field}.{key}[{i}]", refs)
-                       for i, m in enumerate(rest)]
-            return _union(members, siblings)
-        return schema
+                return rest[0] | siblings, refs
+            members, chain = self._members_of(key, rest, field, refs)
+            return _union(members, siblings), chain
+        return schema, refs
 
 
 def _members(schema: dict, key: str, field: str) -> list:
@@ -305,11 +374,6 @@ def _with_note(description: Any, note: str) -> str:
     return f"{description} {note}" if isinstance(description, str) and description else note
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
 _CONST_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array",
                 dict: "object", type(None): "null"}
 
@@ -322,87 +386,3 @@ def _infer_type(schema: dict) -> str:
     if "items" in schema:
         return "array"
     return "any"
-
-
-_PLURAL = {"string": "strings", "integer": "integers", "number": "numbers",
-           "boolean": "booleans", "array": "arrays", "object": "objects", "null": "null"}
-
-
-def _enum(schema: dict, type_: str, field: str) -> tuple | None:
-    if "enum" not in schema and "const" not in schema:
-        return None
-    values = schema["enum"] if "enum" in schema else [schema["const"]]
-    if not isinstance(values, list):
-        raise FieldError(f"{field}.enum", f"enum must be a list, got {_kind(values)}")
-    if not values:
-        raise FieldError(f"{field}.enum", "enum must not be empty")
-    seen = set()
-    for value in values:
-        if not matches_type(value, type_):
-            raise FieldError(f"{field}.enum", f"enum values must be {_PLURAL[type_]} for type "
-                                              f"{type_!r}, got {value!r}")
-        key = json.dumps(value, sort_keys=True)
-        if key in seen:
-            raise FieldError(f"{field}.enum", f"duplicate enum value {value!r}")
-        seen.add(key)
-    return tuple(values)
-
-
-def _contains(enum: tuple, value: Any) -> bool:
-    key = json.dumps(value, sort_keys=True)
-    return any(json.dumps(v, sort_keys=True) == key for v in enum)
-
-
-def _constraints(schema: dict, type_: str, field: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, name, types, check in (("minimum", "minimum", _NUMERIC, _is_number),
-                                    ("maximum", "maximum", _NUMERIC, _is_number),
-                                    ("minLength", "min_length", _TEXT, _is_count),
-                                    ("maxLength", "max_length", _TEXT, _is_count)):
-        if key not in schema:
-            continue
-        if type_ not in types:
-            raise FieldError(f"{field}.{key}", f"{key} does not apply to type {type_!r}")
-        if not check(schema[key]):
-            raise FieldError(f"{field}.{key}", f"{key} must be a {check.__doc__}, "
-                                               f"got {schema[key]!r}")
-        out[name] = schema[key]
-    for low, high in (("minimum", "maximum"), ("min_length", "max_length")):
-        if out.get(low) is not None and out.get(high) is not None and out[low] > out[high]:
-            raise FieldError(field, f"{low} {out[low]} > {high} {out[high]}")
-    if "pattern" in schema:
-        out["pattern"] = _pattern(schema["pattern"], type_, field)
-    return out
-
-
-def _is_number(value: Any) -> bool:
-    """number"""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_count(value: Any) -> bool:
-    """non-negative integer"""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _pattern(pattern: Any, type_: str, field: str) -> str:
-    if type_ not in _TEXT:
-        raise FieldError(f"{field}.pattern", f"pattern does not apply to type {type_!r}")
-    if not isinstance(pattern, str):
-        raise FieldError(f"{field}.pattern", f"pattern must be a string, got {_kind(pattern)}")
-    try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise FieldError(f"{field}.pattern", f"invalid regex {pattern!r}: {exc}") from None
-    return pattern
-
-
-def _bfcl_literal(text: str) -> Any:
-    """BFCL writes some defaults as strings ("false", "None"): read the literal they spell."""
-    spelled = {"True": True, "False": False, "None": None}
-    if text in spelled:
-        return spelled[text]
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text

@@ -35,7 +35,8 @@ class Ingested(NamedTuple):
     Attributes:
         tools: The valid tools (first definition of each name).
         errors: One line per problem, naming file, tool and field; any error fails ingestion.
-        notes: One line per BFCL redefinition across records (legal; the first is kept).
+        notes: One line per BFCL redefinition across records (legal; the first is kept), and
+            one per thing lenient OpenAPI reading dropped to keep a tool (see `openapi.read`).
     """
 
     tools: list[Tool]
@@ -123,7 +124,7 @@ def _read_guarded(doc: Any, label: str, lenient: bool) -> Ingested:
 def read_document(doc: Any, label: str, lenient: bool = False) -> Ingested:
     """Detect the format of a parsed document and read its tools."""
     if openapi.looks_like(doc):
-        return Ingested(*openapi.read(doc, label, lenient), [])
+        return Ingested(*openapi.read(doc, label, lenient))
     if mcp.looks_like(doc):
         return Ingested(*mcp.read(doc, label), [])
     if bfcl.looks_like(doc):

@@ -20,6 +20,8 @@ servers, callbacks, webhooks and OpenAPI 2 (Swagger, rejected).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from toolmodal.ingest.common import NAME_RE, collect, object_of, text, tool_name
@@ -39,34 +41,49 @@ def looks_like(doc: Any) -> bool:
     return isinstance(doc, dict) and ("openapi" in doc or "swagger" in doc)
 
 
-def read(doc: dict, file: str, lenient: bool = False) -> tuple[list[Tool], list[str]]:
-    """All operations of an OpenAPI 3 document as tools; errors name file, tool and field.
+def read(doc: dict, file: str, lenient: bool = False
+         ) -> tuple[list[Tool], list[str], list[str]]:
+    """All operations of an OpenAPI 3 document as tools; errors and notes name file, tool, field.
 
     Args:
         doc: The parsed document.
         file: File label for messages.
-        lenient: Rewrite operationIds that are not valid tool names instead of reporting them.
+        lenient: Rewrite operationIds that are not valid tool names instead of reporting them,
+            and drop what `Converter` drops leniently (each drop a note).
+
+    Returns:
+        The tools, one error line per operation skipped, one note per lenient drop.
     """
     version = doc.get("openapi")
     if not isinstance(version, str) or not version.startswith("3."):
         message = f"only OpenAPI 3.x is read, got version {version!r}"
-        return [], [Problem(f"{file}: openapi: {message}", reason(message))]
+        return [], [Problem(f"{file}: openapi: {message}", reason(message))], []
     paths = doc.get("paths")
     if not isinstance(paths, dict):
         message = f"expected an object of paths, got {paths!r}"
-        return [], [Problem(f"{file}: paths: {message}", reason(message))]
-    conv = Converter(root=doc)
-    entries = []
+        return [], [Problem(f"{file}: paths: {message}", reason(message))], []
+    conv = Converter(root=doc, lenient=lenient)
+    entries, notes = [], []
     for path, item in paths.items():
         if not isinstance(item, dict):
             message = "path item must be an object"
-            return [], [Problem(f"{file}: paths.{path}: {message}", reason(message))]
+            return [], [Problem(f"{file}: paths.{path}: {message}", reason(message))], []
         for method in (m for m in METHODS if m in item):
             op = item[method]
             op_id = op.get("operationId") if isinstance(op, dict) else None
-            entries.append((tool_label(op_id, f"{method.upper()} {path}"),
-                            lambda p=path, m=method, i=item: _tool(conv, p, m, i, file, lenient)))
-    return collect(file, entries)
+            label = tool_label(op_id, f"{method.upper()} {path}")
+            build = partial(_tool, conv, path, method, item, file, lenient)
+            entries.append((label, partial(_noted, conv, label, file, notes, build)))
+    return (*collect(file, entries), notes)
+
+
+def _noted(conv: Converter, label: str, file: str, notes: list[str],
+           build: Callable[[], Tool]) -> Tool:
+    """Build one tool; what the converter dropped leniently becomes notes naming file and tool."""
+    conv.notes.clear()
+    tool = build()
+    notes += [note.render(file, label) for note in conv.notes]
+    return tool
 
 
 def derived_name(method: str, path: str) -> str:
