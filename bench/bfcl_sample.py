@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N questions per file")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lora", type=Path, default=None,
+                        help="llamacpp only: a LoRA GGUF applied at load (an export's "
+                        "model-q4_k_m.lora.gguf correction)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     args = parser.parse_args()
     files = sorted(args.bfcl_dir.glob("BFCL_*.json"))
-    engine_config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    engine_config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                                 lora=args.lora)
     config = EvalConfig(engine=args.engine, engine_config=engine_config, mask_modes=args.modes,
                         test_splits=[], bfcl_files=files, limit=args.limit)
     engine = load_engine(args.engine, Path(args.model), engine_config)

@@ -1,0 +1,79 @@
+"""Deployed models side by side on held-out tools: bundled ones, and real-world providers.
+
+For issue 15's with/without comparison: each model (an export folder holding
+`model-q4_k_m.gguf` and its `model-q4_k_m.lora.gguf` correction, run by llama.cpp unmasked as
+the pipeline's final evaluation runs it) is scored on the same rows:
+
+- `held-out bundled`: `test_unseen` of a dataset generated without the pool (bundled tools held
+  out of training in both runs);
+- `held-out providers`: the `test_unseen` rows of a dataset generated with the pool whose
+  category is one of its card's `held_out_providers` (no operation of those providers is trained
+  on).
+
+    .venv/bin/python bench/heldout_compare.py --models without=EXPORT_A with=EXPORT_B \\
+        --bundled /tmp/dcpu4 --pool /tmp/drw --limit 100
+
+Prints one row per model and set: tool, exact, hallucination, stopped, format (counts and 95%
+Wilson intervals), rows/min. Left out: the seen and chain sets (each run's own report has them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from datasets import load_from_disk  # noqa: E402
+
+from toolmodal.engines import EngineConfig, load_engine  # noqa: E402
+from toolmodal.evaluate import evaluate_rows  # noqa: E402
+
+METRICS = ["tool_accuracy", "exact_match", "hallucination_rate", "stopped_after_calls",
+           "format_compliance"]
+
+
+def held_out_sets(bundled: Path, pool: Path, limit: int) -> dict[str, list[dict]]:
+    """The two row sets, first `limit` rows each."""
+    providers = set(json.loads((pool / "card.json").read_text())["real_world_pool"]
+                    ["held_out_providers"])
+    pool_rows = [r for r in load_from_disk(str(pool))["test_unseen"] if r["category"] in providers]
+    return {"held-out bundled": load_from_disk(str(bundled))["test_unseen"].to_list()[:limit],
+            "held-out providers": pool_rows[:limit]}
+
+
+def cell(stat: dict) -> str:
+    return f"{stat['k']}/{stat['n']} [{100 * stat['low']:.0f}-{100 * stat['high']:.0f}%]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", required=True, help="NAME=EXPORT_FOLDER")
+    parser.add_argument("--bundled", type=Path, required=True)
+    parser.add_argument("--pool", type=Path, required=True)
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=None, help="write the reports (JSON) here")
+    args = parser.parse_args()
+    sets = held_out_sets(args.bundled, args.pool, args.limit)
+    print("| model | set | n | " + " | ".join(METRICS) + " | rows/min |")
+    print("|---" * (len(METRICS) + 4) + "|")
+    reports = {}
+    for name, folder in (m.split("=", 1) for m in args.models):
+        config = EngineConfig(max_new_tokens=96, batch_size=6,
+                              lora=Path(folder) / "model-q4_k_m.lora.gguf")
+        engine = load_engine("llamacpp", Path(folder) / "model-q4_k_m.gguf", config)
+        for set_name, rows in sets.items():
+            result = evaluate_rows(engine, rows, "none")
+            reports[f"{name}: {set_name}"] = result
+            stats = result["stats"]
+            print(f"| {name} | {set_name} | {len(rows)} | "
+                  + " | ".join(cell(stats[m]) for m in METRICS)
+                  + f" | {result['metrics']['rows_per_min']:.1f} |", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(reports, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
