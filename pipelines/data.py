@@ -20,6 +20,6 @@ def data_pipeline(schemas: str | list[str], generation: GenerationConfig,
     `base` (the prepared base model artifact, in the full pipeline) lets the gate bound the
     requests' naturalness under it; alone, the data pipeline skips that check."""
     catalogue = ingest_schemas(schemas)
-    dataset, card, _ = generate_data(catalogue, generation, data_files_digest(generation))
+    dataset, card, _ = generate_data(catalogue, generation, data_files_digest(generation, schemas))
     validated, _, _ = validate_data(dataset, card, validation, base)
     return validated

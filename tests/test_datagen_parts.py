@@ -181,3 +181,24 @@ def test_data_files_digest_follows_the_files_the_generator_reads(tmp_path):
     assert edited != before
     (prompts / "default.yaml").write_text((prompts / "default.yaml").read_text() + "\n")
     assert data_files_digest(config) not in (before, edited)
+
+
+def test_data_files_digest_follows_the_tools_request_templates(tmp_path):
+    """A tool folder's `requests.yaml` (read during generation, not part of the catalogue)
+    is in the digest: under a schema folder, or beside a schema file given alone."""
+    import shutil
+
+    from toolmodal.datagen import GenerationConfig, data_files_digest
+    from toolmodal.paths import project_path
+
+    schemas = tmp_path / "schemas"
+    shutil.copytree(project_path("data/tool_schemas/math"), schemas / "math")
+    config = GenerationConfig()
+    before = data_files_digest(config, str(schemas))
+    assert before != data_files_digest(config)
+    templates = schemas / "math" / "requests.yaml"
+    templates.write_text(templates.read_text() + "\n# edited\n")
+    assert data_files_digest(config, str(schemas)) != before
+    schema_file = next(p for p in (schemas / "math").iterdir() if p.name != "requests.yaml")
+    assert data_files_digest(config, [str(schema_file)]) == data_files_digest(config,
+                                                                               str(schemas))

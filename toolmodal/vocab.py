@@ -37,6 +37,7 @@ import re
 import shutil
 import string
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -145,15 +146,22 @@ def generated_chats(tokenizer, examples: int = 600, seeds: int = 12) -> list[str
     of `seeds` seeds of their own (from CORPUS_SEED), so the data stage's test sets stay text
     outside the corpus; each seed holds out other tools, so every tool of the catalogue (whose
     raw schema files are in the corpus anyway) appears in some training conversation."""
+    return [tokenizer.apply_chat_template(messages, tokenize=False)
+            for messages in _training_conversations(examples, seeds)]
+
+
+@cache
+def _training_conversations(examples: int, seeds: int) -> tuple[list[dict], ...]:
+    """The messages of `generated_chats` (generated once per process: the tests trim twice)."""
     from toolmodal.datagen import GenerationConfig, generate_dataset
     from toolmodal.ingest import load_catalogue
 
-    catalogue, texts = load_catalogue([DATA_DIR / "tool_schemas"]), []
+    catalogue, conversations = load_catalogue([DATA_DIR / "tool_schemas"]), []
     for seed in range(CORPUS_SEED, CORPUS_SEED + seeds):
         dataset, _ = generate_dataset(catalogue, GenerationConfig(examples=examples, seed=seed))
-        texts += [tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
-                  for split in dataset if not split.startswith("test") for row in dataset[split]]
-    return texts
+        conversations += [row["prompt"] + row["completion"] for split in dataset
+                          if not split.startswith("test") for row in dataset[split]]
+    return tuple(conversations)
 
 
 def domain_texts() -> list[str]:

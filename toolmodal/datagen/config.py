@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from toolmodal.ingest.loader import REQUESTS_FILE
 from toolmodal.paths import project_path
 
 PHASES = ("selection", "arguments", "joint")
@@ -184,17 +185,35 @@ def load_variants(folder: Path) -> list[PromptVariant]:
     return sorted(variants, key=lambda v: v.name)
 
 
-def data_files_digest(config: GenerationConfig) -> str:
-    """SHA-256 of the YAML files the generator reads besides the catalogue: the label data
-    (`requests_dir`: phrasing, irrelevant requests, no-call answers, parallel rules), the
-    system-prompt variants and the value lists of `data/values`. The pipeline passes it to the
-    data step so that editing one of them regenerates the data instead of reusing the cache
-    (the real-world pool is a pinned package: its version is in the config)."""
+def data_files_digest(config: GenerationConfig, schemas: str | list[str] = ()) -> str:
+    """SHA-256 of the YAML files the generator reads besides the catalogue: the tools' own
+    request templates (every `requests.yaml` under the `schemas` folders or beside the schema
+    files), the label data (`requests_dir`), the system-prompt variants and the value lists of
+    `data/values`. The pipeline passes it to the data step so that editing one of them
+    regenerates the data instead of reusing the cache (the real-world pool is a pinned package:
+    its version is in the config)."""
+    files = {"requests": _yaml_files(config.requests_dir),
+             "system_prompts": _yaml_files(config.system_prompts_dir),
+             "values": _yaml_files(VALUES_DIR),
+             "templates": _template_files([schemas] if isinstance(schemas, str) else schemas)}
     digest = hashlib.sha256()
-    folders = {"requests": config.requests_dir, "system_prompts": config.system_prompts_dir,
-               "values": VALUES_DIR}
-    for role, folder in folders.items():
-        for path in sorted(project_path(folder).glob("*.yaml")):
+    for role, paths in files.items():
+        for path in paths:
             digest.update(f"{role}/{path.name}\0".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(project_path(folder).glob("*.yaml"))
+
+
+def _template_files(schemas: list[str]) -> list[Path]:
+    """The `requests.yaml` files under the schema folders, or beside the schema files."""
+    found: set[Path] = set()
+    for entry in map(project_path, schemas):
+        if entry.is_dir():
+            found.update(entry.rglob(REQUESTS_FILE))
+        elif (entry.parent / REQUESTS_FILE).is_file():
+            found.add(entry.parent / REQUESTS_FILE)
+    return sorted(found)
