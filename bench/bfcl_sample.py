@@ -2,7 +2,7 @@
 
 Runs `toolmodal.evaluate.evaluate` with only BFCL files (the same code the evaluation step runs
 with `bfcl_files` set), prints one row per file and mask mode (accuracy, format compliance,
-hallucination rate, tokens/s, wall time) and writes the report to `--out`.
+hallucination rate, mean latency, wall time) and writes the report to `--out`.
 
     nice -n 10 .venv/bin/python bench/bfcl_sample.py \\
         --model .cache/models/gemma3-270m-toolmodal --out bench/results/bfcl_base_untrained.json
@@ -37,7 +37,7 @@ def rows(report: dict, seconds: dict[str, float]) -> list[dict]:
                         "accuracy": round(m["bfcl_accuracy"], 3),
                         "format": round(m["format_compliance"], 3),
                         "hallucination": round(m["hallucination_rate"], 3),
-                        "tok/s": round(m["tokens_per_s"], 1),
+                        "latency_s": round(m["latency_s"], 2),
                         "wall_s": round(seconds[f"{name} [{mode}]"], 1)})
     return out
 
