@@ -43,6 +43,8 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
+JSON_MARKS = '"{}[]:,'
+
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -165,7 +167,8 @@ def _training_conversations(examples: int, seeds: int) -> tuple[list[dict], ...]
 
 
 def domain_texts() -> list[str]:
-    """Generated numbers, dates, times, JSON literals, punctuation pairs and two-letter codes
+    """Generated numbers, dates, times, JSON literals, punctuation pairs, triples of JSON's
+    marks and two-letter codes
     (postal codes, country and state codes), in the forms requests and calls use."""
     months = list(calendar.month_name)[1:] + list(calendar.month_abbr)[1:]
     days = list(calendar.day_name) + list(calendar.day_abbr)
@@ -179,6 +182,8 @@ def domain_texts() -> list[str]:
     json_literals = ['{"a": true, "b": false, "c": null, "d": [1, 2.5, -3], "e": {"f": ""}}',
                      '{"x":1,"y":[],"z":{}}', "[]", "{}", '""', "\\n \\t \\\" \\u00e9"]
     punctuation = [f"{a}{b} x{a}{b}" for a in string.punctuation for b in string.punctuation]
+    punctuation += [f"{a}{b}{c} x{a}{b}{c}" for a in JSON_MARKS for b in JSON_MARKS
+                    for c in JSON_MARKS]  # compact JSON: `":[`, `"},{"`
     codes = [f"{a}{b} {a}{b}1" for a in string.ascii_uppercase for b in string.ascii_uppercase]
     return numbers + years + times + words + json_literals + punctuation + codes
 
