@@ -13,8 +13,9 @@ the pipeline's final evaluation runs it) is scored on the same rows:
     .venv/bin/python bench/heldout_compare.py --models without=EXPORT_A with=EXPORT_B \\
         --bundled /tmp/dcpu4 --pool /tmp/drw --limit 100
 
-Prints one row per model and set: tool, exact, hallucination, stopped, format (counts and 95%
-Wilson intervals), rows/min. Left out: the seen and chain sets (each run's own report has them).
+Prints the pipeline's summary table (`toolmodal.reports`: each metric with its 95% Wilson
+interval, per model and set, and per row kind). Left out: the seen and chain sets (each run's
+own report has them).
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ from datasets import load_from_disk  # noqa: E402
 
 from toolmodal.engines import EngineConfig, load_engine  # noqa: E402
 from toolmodal.evaluate import evaluate_rows  # noqa: E402
-
-METRICS = ["tool_accuracy", "exact_match", "hallucination_rate", "stopped_after_calls",
-           "format_compliance"]
+from toolmodal.reports import eval_rows, interval_cells, markdown_table  # noqa: E402
 
 
 def held_out_sets(bundled: Path, pool: Path, limit: int) -> dict[str, list[dict]]:
@@ -44,10 +43,6 @@ def held_out_sets(bundled: Path, pool: Path, limit: int) -> dict[str, list[dict]
             "held-out providers": pool_rows[:limit]}
 
 
-def cell(stat: dict) -> str:
-    return f"{stat['k']}/{stat['n']} [{100 * stat['low']:.0f}-{100 * stat['high']:.0f}%]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", required=True, help="NAME=EXPORT_FOLDER")
@@ -57,20 +52,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the reports (JSON) here")
     args = parser.parse_args()
     sets = held_out_sets(args.bundled, args.pool, args.limit)
-    print("| model | set | n | " + " | ".join(METRICS) + " | rows/min |")
-    print("|---" * (len(METRICS) + 4) + "|")
-    reports = {}
+    reports, rows = {}, []
     for name, folder in (m.split("=", 1) for m in args.models):
         config = EngineConfig(max_new_tokens=96, batch_size=6,
                               lora=Path(folder) / "model-q4_k_m.lora.gguf")
         engine = load_engine("llamacpp", Path(folder) / "model-q4_k_m.gguf", config)
-        for set_name, rows in sets.items():
-            result = evaluate_rows(engine, rows, "none")
-            reports[f"{name}: {set_name}"] = result
-            stats = result["stats"]
-            print(f"| {name} | {set_name} | {len(rows)} | "
-                  + " | ".join(cell(stats[m]) for m in METRICS)
-                  + f" | {result['metrics']['rows_per_min']:.1f} |", flush=True)
+        results = {set_name: evaluate_rows(engine, r, "none") for set_name, r in sets.items()}
+        reports[name] = {"test_sets": {k: {"modes": {"none": v}} for k, v in results.items()}}
+        rows += eval_rows(name, reports[name])
+    print(markdown_table(interval_cells(rows)))
     if args.out:
         args.out.write_text(json.dumps(reports, indent=1, default=str))
 
