@@ -22,8 +22,9 @@ def generate_data(catalogue: Catalogue, config: GenerationConfig, data_digest: s
         Annotated[DatasetDict, "dataset"], Annotated[dict, "dataset_card"],
         Annotated[HTMLString, "dataset_card_page"]]:
     """Generate the DatasetDict of the dataset contract from the catalogue. `data_digest`
-    (`toolmodal.datagen.data_files_digest` of the config) puts the contents of the request,
-    system-prompt and value files into the step's cache key, and is logged with the run."""
+    (`toolmodal.datagen.data_files_digest`) puts the contents of the files read during
+    generation (the tools' request templates, label data, system prompts, value lists) into the
+    step's cache key, and is logged with the run."""
     dataset, card = generate_dataset(catalogue, config)
     with tempfile.TemporaryDirectory() as tmp:
         chart = plot_distributions(card, Path(tmp) / "distributions.png").read_bytes()

@@ -183,7 +183,7 @@ def domain_texts() -> list[str]:
                      '{"x":1,"y":[],"z":{}}', "[]", "{}", '""', "\\n \\t \\\" \\u00e9"]
     punctuation = [f"{a}{b} x{a}{b}" for a in string.punctuation for b in string.punctuation]
     punctuation += [f"{a}{b}{c} x{a}{b}{c}" for a in JSON_MARKS for b in JSON_MARKS
-                    for c in JSON_MARKS]  # compact JSON: `":[`, `"},{"`
+                    for c in JSON_MARKS]  # compact JSON: `":[`, `"},`, `]}]`
     codes = [f"{a}{b} {a}{b}1" for a in string.ascii_uppercase for b in string.ascii_uppercase]
     return numbers + years + times + words + json_literals + punctuation + codes
 

@@ -38,7 +38,7 @@ def weight_table(tool_weight: float, argument_weight: float, decision_weight: fl
                  device=None) -> torch.Tensor:
     """Weight per token kind: 0 unsupervised, 1 text, 2*tool on names, 2*argument on args,
     `decision_weight` on decision tokens (call or not, one more call or stop)."""
-    table = torch.zeros(max(ARGS, DECISION) + 1, device=device)
+    table = torch.zeros(DECISION + 1, device=device)  # DECISION is the last kind
     table[TEXT], table[NAME], table[ARGS] = 1.0, 2.0 * tool_weight, 2.0 * argument_weight
     table[DECISION] = decision_weight
     return table
