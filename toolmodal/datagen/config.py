@@ -39,6 +39,9 @@ class RealWorldPool(BaseModel):
         max_name_length: Longest tool or parameter name kept.
         max_description_chars: Descriptions are cut at a sentence boundary within this length.
         held_out_provider_share: Share of the drawn providers kept out of every training split.
+        max_target_share: Most share of the calls of training and test_seen rows that go to pool
+            tools: the bundled tools are repeated in the draw so that a large pool does not
+            crowd them out (1.0: every tool equally often).
         seed: Seed of the provider, document, operation and hold-out draws.
         python_modules: `MODULE[:FUNCTION]` specs of documented Python functions to add (their
             packages are providers too; importing a module runs its code).
@@ -55,6 +58,7 @@ class RealWorldPool(BaseModel):
     max_name_length: int = Field(default=40, ge=8)
     max_description_chars: int = Field(default=200, ge=40)
     held_out_provider_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    max_target_share: float = Field(default=0.3, gt=0.0, le=1.0)
     seed: int = 0
     python_modules: tuple[str, ...] = ()
     when_missing: Literal["fail", "bundled"] = "fail"

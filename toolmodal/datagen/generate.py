@@ -45,7 +45,7 @@ from toolmodal.datagen.irrelevance import (
     split_requests,
 )
 from toolmodal.datagen.masking import mask_example
-from toolmodal.datagen.pool import chain_links, load_pool
+from toolmodal.datagen.pool import chain_links, load_pool, weighted_targets
 from toolmodal.datagen.queries import reasoning_text
 from toolmodal.datagen.repeats import RepeatRules, load_rules
 from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
@@ -124,7 +124,9 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
                {"train": train_requests, "test": test_requests},
                load_answers(labels / "no_call_answers.yaml"),
                load_rules(labels / "parallel_calls.yaml"))
-    pools = _pools(seen, unseen, list(catalogue.tools), templates,
+    targets = seen if drawn is None else weighted_targets(
+        seen, drawn.providers, config.real_world_pool.max_target_share)
+    pools = _pools(targets, seen, unseen, list(catalogue.tools), templates,
                    drawn.providers if drawn is not None else [])
     splits = {}
     for split, size in split_sizes(config).items():
@@ -145,13 +147,15 @@ def rows_to_dataset(rows: list[dict]) -> Dataset:
     return Dataset(table, info=DatasetInfo(features=FEATURES))
 
 
-def _pools(seen: list, unseen: list, every: list, templates: dict,
+def _pools(targets: list, seen: list, unseen: list, every: list, templates: dict,
            providers: list[str]) -> dict[str, Pool]:
     """Held-out tools are targets only in test pools, so their templates feed only test sets.
-    Tools of the pool's `providers` chain only within their provider (`pool.chain_links`)."""
+    Training and test_seen draw from `targets` (the seen tools, bundled ones repeated beside a
+    real-world pool). Tools of the pool's `providers` chain only within their provider
+    (`pool.chain_links`)."""
     train_links = chain_links(seen, providers)
-    return {"train": Pool(seen, seen, train_links, templates=templates),
-            "test_seen": Pool(seen, seen, train_links, templates=templates),
+    return {"train": Pool(targets, seen, train_links, templates=templates),
+            "test_seen": Pool(targets, seen, train_links, templates=templates),
             "test_unseen": Pool(unseen, every, [], templates=templates),
             "test_chain": Pool(every, every, chain_links(every, providers),
                                templates=templates),

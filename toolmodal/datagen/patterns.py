@@ -54,18 +54,25 @@ _FORMAT_WORDS = [(re.compile(p), k) for p, k in [
 _KIND_WORDS = [(re.compile(p), k) for p, k in [
     (r"\b(e-? ?mails?|recipients?|sender|cc|bcc)\b", "email"),
     (r"\b(phone|mobile|telephone)\b", "phone"),
-    (r"\b(url|urls|link|website|endpoint|href|permalink)\b", "url"),
+    (r"\b(url|urls|link|website|endpoint|href|permalink|callback|webhook|redirect uri)\b",
+     "url"),
+    (r"\b(hash|checksum|digest|jwt|secret|password|signature|nonce|api key|secret key)\b",
+     "secret"),
+    (r"^(fields?|columns?|sort|sort by|order by|expand|select|group by)$", "field"),
+    (r"^(order|direction|sort order|sort direction)$", "sort_order"),
+    (r"^(page|offset|limit|length|page size|per page|count|size)$", "count"),
     (r"\b(timezone|time zone|tz)\b", "timezone"),
     (r"\b(birth|birthday)\b", "date"), (r"\b(date|day)\b", "date"),
     (r"(\bat|\b(timestamp|modified|published|created|updated|starts|ends|expires|as of|"
-     r"active from|active until))$|^(start|end|begin|finish)$", "datetime"),
+     r"active from|active until|since|until))$|^(start|end|begin|finish)$", "datetime"),
     (r"\bestimated delivery\b", "date"),
     (r"\btime\b", "time"), (r"\bvariable\b", "variable"), (r"\bemoji\b", "emoji"),
     (r"\bflight (number|no)\b", "flight"), (r"\b(coupon|promo|voucher)\b", "coupon"),
     (r"\bpassport\b", "passport"), (r"\b(pattern|glob)\b", "glob"), (r"\blike\b", "like"),
     (r"\b(delimiter|separator)\b", "delimiter"), (r"\b(schema|namespace)\b", "schema"),
     (r"\b(apartment|suite|line2)\b", "unit"), (r"\bregion\b", "region"),
-    (r"\b(ids?|sid|key|token|reference|passport number|number)$", "id"),
+    (r"\b(ids?|sid|gid|qid|jobid|key|token|reference|ref|passport number|number|cursor|"
+     r"serial|vin)$", "id"),
     (r"\bchannel\b", "channel"), (r"\b(handles?|mentions|members)\b", "handle"),
     (r"\b(site|domains?)\b", "domain"), (r"\b(path|paths|file|filename|folder|directory|root)\b",
                                        "path"),
@@ -74,8 +81,13 @@ _KIND_WORDS = [(re.compile(p), k) for p, k in [
     (r"\b(city|location|place|destination|origin|waypoints?)\b", "city"),
     (r"\b(country|nationality)\b", "country"), (r"\bcurrency\b", "currency"),
     (r"\b(symbol|ticker)\b", "ticker"), (r"\bexchange\b", "exchange"),
-    (r"\b(lang|language|locale)\b", "language"), (r"\bcompany\b", "company"),
+    (r"\b(lang|language|locale)\b", "language"), (r"\b(company|brand)\b", "company"),
     (r"\bfirst name\b", "first_name"), (r"\b(last name|surname)\b", "last_name"),
+    (r"^(username|user name|user|owner|assignee|login|screen name)$", "handle"),
+    (r"\b(index|project|repo|repository|bucket|cluster|realm|app|application|service|queue|"
+     r"pipeline|workspace|team|org|organization|collection|package|stack|environment|branch|"
+     r"dataset|campaign|server)( name)?$", "resource"),
+    (r"\btag( name)?$", "label"),
     (r"\b(name|user|username|author|attendees?|contact|person|owner|participants?|guest)\b",
      "person"),
     (r"\bproducts?\b", "product"), (r"\b(sql|statement)\b", "sql"),
@@ -188,7 +200,9 @@ def kind_value(kind: str, rng: random.Random, words: str = "") -> str:
         "passport": f"{rng.choice(string.ascii_uppercase)}{rng.randint(10**7, 10**8 - 1)}",
         "glob": rng.choice(lists["globs"]), "delimiter": rng.choice([",", ";", "|"]),
         "like": f"{rng.choice(lists['tables']).split('.')[-1][:5]}%",
-        "schema": rng.choice(lists["schemas"]),
+        "schema": rng.choice(lists["schemas"]), "resource": rng.choice(lists["resource_names"]),
+        "field": rng.choice(lists["field_names"]), "sort_order": rng.choice(lists["sort_orders"]),
+        "count": str(rng.choice([5, 10, 20, 25, 50, 100])), "secret": _hex(rng, 16),
         "unit": f"Apt {rng.randint(1, 40)}{rng.choice('ABCD')}",
         "date": (REFERENCE_DATE + dt.timedelta(days=rng.randint(1, 180))).isoformat(),
         "datetime": f"{REFERENCE_DATE + dt.timedelta(days=rng.randint(1, 180))}T"
@@ -202,6 +216,10 @@ def _abbreviation(words: str) -> str:
     """Three letters for an identifier's prefix: the first word without later vowels."""
     head = words.split()[0]
     return (head[0] + re.sub(r"[aeiou]", "", head[1:]))[:3] if head else "id"
+
+
+def _hex(rng: random.Random, n: int) -> str:
+    return "".join(rng.choices("0123456789abcdef", k=n))
 
 
 def _alnum(rng: random.Random, n: int) -> str:

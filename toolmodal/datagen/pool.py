@@ -40,6 +40,7 @@ from pathlib import Path
 
 from toolmodal.datagen.config import RealWorldPool
 from toolmodal.datagen.examples import Link, find_links
+from toolmodal.datagen.queries import has_action
 from toolmodal.datagen.values import words_of
 from toolmodal.ingest.errors import reason_of
 from toolmodal.ingest.loader import read_file
@@ -137,6 +138,18 @@ def draw_pool(config: RealWorldPool, taken: Iterable[Tool] = ()) -> DrawnPool:
     return DrawnPool(seen, held, providers, read, skipped)
 
 
+def weighted_targets(seen: list[Tool], providers: list[str], max_share: float) -> list[Tool]:
+    """`seen` with each tool outside `providers` (a bundled one) repeated so that the pool's
+    tools make at most `max_share` of the list (a shuffled deck of it then calls them at most
+    that often); `seen` itself when either side is empty."""
+    pool = [t for t in seen if t.category in providers]
+    bundled = [t for t in seen if t.category not in providers]
+    if not pool or not bundled:
+        return seen
+    copies = max(1, math.ceil((1 - max_share) * len(pool) / (max_share * len(bundled))))
+    return [t for t in bundled for _ in range(copies)] + pool
+
+
 def provider_documents(directory: Path) -> dict[str, list[Path]]:
     """The documents under `directory` (the `api/` folder) by provider, paths sorted.
 
@@ -218,9 +231,10 @@ def _round_robin(candidates: dict[str, list[Tool]], count: int, taken: Iterable[
 
 def quality_problem(tool: Tool, config: RealWorldPool) -> str | None:
     """Why `tool` is not good enough for training, or None: it needs a description that says
-    more than its name, at most `max_parameters` parameters, each typed, and readable names (no
+    more than its name, at most `max_parameters` parameters, each typed, readable names (no
     hash-like or very long names; parameter names that are identifiers, so a Python-style call
-    can carry them)."""
+    can carry them), and a description or name that says what it does (`queries.has_action`:
+    requests are phrased from it)."""
     description = clean_text(tool.description, config.max_description_chars)
     if not description:
         return "quality: no description"
@@ -236,6 +250,8 @@ def quality_problem(tool: Tool, config: RealWorldPool) -> str | None:
         return "quality: list or object as a default or enum value"
     if not readable(tool.name, config.max_name_length):
         return "quality: unreadable tool name"
+    if not has_action(tool.name, description):
+        return "quality: neither the description nor the name says what it does"
     if not all(readable(p.name, config.max_name_length) and _PARAM_NAME.fullmatch(p.name)
                for p in tool.parameters):
         return "quality: unreadable parameter name"

@@ -29,6 +29,7 @@ from toolmodal.schema import Param, Tool
 
 PHRASING_FILE = "data/requests/phrasing.yaml"
 _LATER = ("with ",)
+MAX_NAME_ACTION_WORDS = 4  # longer names are paths or jargon ("get case rest services get ...")
 _LAST = ("saying ", "including ", "and include ", "without ", "leaving out ", "limited ")
 
 
@@ -46,8 +47,24 @@ def action_phrase(tool: Tool, rng: random.Random | None = None) -> str:
     return _action(tool.name, tool.description)
 
 
+def has_action(name: str, description: str) -> bool:
+    """Whether a request can say what a tool does: its description starts with a verb, or its
+    name is a short verb phrase (`getProjectStatus`, not `post_payments_transId_void`)."""
+    if _described_action(description) is not None:
+        return True
+    words = _label(name).split()
+    return 2 <= len(words) <= MAX_NAME_ACTION_WORDS and words[0] in phrasing()["verbs"]
+
+
 @lru_cache(maxsize=4096)
 def _action(name: str, description: str) -> str:
+    return _described_action(description) or _label(name)
+
+
+@lru_cache(maxsize=4096)
+def _described_action(description: str) -> str | None:
+    """The description's first clause cut to a verb and its object, or None when it does not
+    start with a verb of the phrasing file."""
     data = phrasing()
     text = re.sub(r"\s*\([^)]*\)", "", description.strip())
     first = re.split(r"[.:;\n](?:\s|$)", text, maxsplit=1)[0].strip()
@@ -55,7 +72,7 @@ def _action(name: str, description: str) -> str:
     if words:
         words[0] = data["verb_fixes"].get(words[0].lower(), words[0].lower())
     if not words or words[0] not in data["verbs"]:
-        return _label(name)
+        return None
     cuts = set(data["cut_words"])
     for i, word in enumerate(words):
         if i >= 3 and word in cuts:

@@ -52,6 +52,8 @@ ORDERED_WORDS = [("start", "end"), ("starts", "ends"), ("from", "to"), ("min", "
                  ("since", "until"), ("earliest", "latest"), ("first", "last"),
                  ("begin", "end")]
 _LOWER = {a: b for a, b in ORDERED_WORDS}
+# integers named like these are identifiers, written in digits ("ID 11", never "ID eleven")
+_IDENTIFIER = re.compile(r"\b(id|ids|number|no|code|year|port|version)$")
 
 
 @lru_cache(maxsize=65536)
@@ -349,7 +351,7 @@ def _number_forms(value: int | float, param: Param) -> list[str]:
         if value >= 1000:
             forms.append(f"{value:,}")
         spelled = number_words(value)
-        if spelled is not None and value <= 100:
+        if spelled is not None and value <= 100 and not _IDENTIFIER.search(words_of(param.name)):
             forms.append(spelled)
     unit = unit_of(param)
     if unit is not None:

@@ -49,7 +49,9 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         model_dir: Base model folder for the naturalness bound (`config.max_request_nll`);
             None skips that check.
     """
-    frame = check_frame(dataset, card["held_out_tools"], tokenizer)
+    pool = card.get("real_world_pool") or {}
+    frame = check_frame(dataset, card["held_out_tools"], tokenizer,
+                        frozenset(pool.get("providers", ())))
     method = "tokenizer + chat template" if tokenizer is not None else \
         "estimate (tool tokens 1 each, other text chars / 3.5)"
     outcome = run_suite(frame, card["config"], config, method)

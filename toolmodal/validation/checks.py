@@ -5,10 +5,10 @@ Each expectation of the suite looks at one column computed here, so a failure po
 `args_typed` (every argument value has its declared JSON type), `held_out_in_training`,
 `value_<check>` (the problems `values.value_problems` finds in the expected arguments: dates,
 e-mails, URLs, phones, schema, ordered pairs; "" when none), `pair_key` (duplicate detection),
-`tool_balance` (the row's tool count over the median tool
-count, training rows only), `n_tokens`, the 0/1 share columns (`is_selection`, `is_arguments`,
-`is_joint`, `is_irrelevance`, `is_variant`; NaN outside training splits so means cover training
-rows only) and `query`.
+`tool_balance` (the row's tool count over the median tool count, training rows only;
+real-world pool tools against their own median), `n_tokens`, the 0/1 share columns
+(`is_selection`, `is_arguments`, `is_joint`, `is_irrelevance`, `is_variant`; NaN outside
+training splits so means cover training rows only) and `query`.
 
 Deliberately left out: pass/fail decisions (see `suite.py`).
 """
@@ -28,13 +28,17 @@ from toolmodal.schema import Param, Tool
 from toolmodal.validation.values import value_problems
 
 
-def check_frame(dataset: DatasetDict, held_out: list[dict], tokenizer: Any | None) -> pd.DataFrame:
+def check_frame(dataset: DatasetDict, held_out: list[dict], tokenizer: Any | None,
+                pool_providers: frozenset[str] = frozenset()) -> pd.DataFrame:
     """One row per example of every split, with the check columns described above.
 
     Args:
         dataset: The generated splits.
         held_out: The card's `held_out_tools` (name and description of each).
         tokenizer: Tokenizer with the chat template for `n_tokens`, or None for the estimate.
+        pool_providers: Categories of the real-world pool's tools: their balance is taken
+            against their own median (generation calls bundled tools more often on purpose,
+            `RealWorldPool.max_target_share`).
     """
     held = {t["name"] for t in held_out} | {t["description"] for t in held_out if t["description"]}
     cache: dict[str, Tool] = {}
@@ -44,7 +48,10 @@ def check_frame(dataset: DatasetDict, held_out: list[dict], tokenizer: Any | Non
     frame["n_tokens"] = count_tokens(list(frame["conversation"]), tokenizer)
     frame = frame.drop(columns=["conversation"])
     _add_shares(frame)
-    frame["tool_balance"] = _balance(frame["tool_identity"])
+    source = frame["category"].isin(pool_providers)
+    frame["tool_balance"] = pd.concat([_balance(frame.loc[source, "tool_identity"]),
+                                       _balance(frame.loc[~source, "tool_identity"])])
+    frame = frame.drop(columns=["category"])
     return frame
 
 
@@ -55,6 +62,7 @@ def _record(row: dict, split: str, training: bool, held: set[str],
     problems = value_problems(f"{split}/{row['id']}", expected, tools)
     return {f"value_{check}": "; ".join(found) for check, found in problems.items()} | {
         "split": split, "id": row["id"], "phase": row["phase"], "kind": row["kind"],
+        "category": row["category"],
         "prompt_variant": row["prompt_variant"], "query": query_of(row["prompt"]),
         "target_ok": _target_ok(row["completion"][0]["content"], expected, tools),
         "args_typed": all(_typed(c, tools) for c in expected),
@@ -119,7 +127,8 @@ def _add_shares(frame: pd.DataFrame) -> None:
 
 
 def _balance(identity: pd.Series) -> pd.Series:
-    """Count of each row's tool over the median count (NaN for rows without a tool)."""
+    """Count of each row's tool over the median count (NaN for rows without a tool), indexed
+    like `identity`."""
     counts = identity.dropna().value_counts()
     if counts.empty:
         return pd.Series(float("nan"), index=identity.index)
