@@ -16,7 +16,13 @@ from toolmodal.datagen.executor import ExecutionError, execute
 from toolmodal.datagen.masking import mask_example
 from toolmodal.datagen.patterns import satisfy_pattern
 from toolmodal.datagen.teacher import Teacher
-from toolmodal.datagen.values import date_format, number_words, sample_value, surface_forms
+from toolmodal.datagen.values import (
+    date_format,
+    kind_of,
+    number_words,
+    sample_value,
+    surface_forms,
+)
 from toolmodal.datagen.verify import check_execution, check_format, check_grounding, verify
 from toolmodal.schema import Param, Tool
 
@@ -50,6 +56,29 @@ FORMS = [
 @pytest.mark.parametrize(("value", "param", "form"), FORMS)
 def test_surface_forms_include(value, param, form):
     assert form in surface_forms(value, param)
+
+
+def test_identifiers_are_written_in_digits():
+    assert "eleven" not in surface_forms(11, Param(name="userId", type="integer"))
+    assert "eleven" not in surface_forms(11, Param(name="order_number", type="integer"))
+    assert "eleven" in surface_forms(11, Param(name="guests", type="integer"))
+
+
+# real-world parameter names -> the kind of value drawn (and a value of that kind)
+KINDS = [("firmware_hash", "secret", r"[0-9a-f]{16}"), ("jwt", "secret", r"[0-9a-f]{16}"),
+         ("callback", "url", r"https://\S+"), ("redirect_uri", "url", r"https://\S+"),
+         ("indexName", "resource", r"[a-z]+-[a-z]+"), ("repo", "resource", r"[a-z]+-[a-z]+"),
+         ("username", "handle", r"[a-z]+\.[a-z]+"), ("owner", "handle", r"[a-z]+\.[a-z]+"),
+         ("fields", "field", r"[a-z_]+"), ("order", "sort_order", r"asc|desc"),
+         ("page_size", "count", r"\d+"), ("cursor", "id", r"[a-z]{1,3}_[a-z0-9]{10}"),
+         ("brand_name", "company", r".+"), ("since", "datetime", r"\d{4}-\d\d-\d\dT\d\d:\d\d")]
+
+
+@pytest.mark.parametrize(("name", "kind", "value"), KINDS)
+def test_string_kinds_of_real_world_names(name, kind, value):
+    param = Param(name=name, type="string")
+    assert kind_of(param) == kind
+    assert re.fullmatch(value, sample_value(param, random.Random(0)))
 
 
 def test_date_values_are_canonical_for_the_schema_format():

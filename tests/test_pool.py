@@ -21,6 +21,7 @@ from toolmodal.datagen.pool import (
     provider_documents,
     quality_problem,
     readable,
+    weighted_targets,
 )
 from toolmodal.schema import Catalogue, Param, Tool
 
@@ -122,6 +123,11 @@ def _tool(name: str = "getForecast", description: str = "Get a forecast.",
     (_tool(params=tuple(f"p{c}" for c in "abcdefghi")), "quality: too many parameters"),  # 9 > 8
     (_tool(name="op_5f2a9c81d3"), "quality: unreadable tool name"),  # hash-like
     (_tool(name="get_" + "very_" * 10 + "long"), "quality: unreadable tool name"),  # > 40
+    (_tool(name="project", description="A filterable list of projects."),  # no verb anywhere
+     "quality: neither the description nor the name says what it does"),
+    (_tool(name="getProjectStatus", description="Deprecated: use the new route."), None),  # name
+    (_tool(name="post_payments_transId_void", description="Deprecated: use the new route."),
+     "quality: neither the description nor the name says what it does"),  # a path, not a phrase
     (_tool(params=("api-version",)), "quality: unreadable parameter name"),  # not an identifier
     (_tool(params=("filter[name]",)), "quality: unreadable parameter name"),
     (Tool(name="listThings", description="List the things.", parameters=(Param(
@@ -140,6 +146,18 @@ def test_quality_filter(tool, problem):
     ("get_20230101_report", False), ("deadbeef12ab", False), ("____", False)])
 def test_readable_names(name, ok):
     assert readable(name, 40) is ok
+
+
+def test_weighted_targets_cap_the_pool_share():
+    bundled = [_tool(name=f"bundled{i}") for i in range(3)]
+    pool = [_tool(name=f"pool{i}").model_copy(update={"category": "api.example.com"})
+            for i in range(20)]
+    targets = weighted_targets(bundled + pool, ["api.example.com"], 0.3)
+    share = sum(t.category == "api.example.com" for t in targets) / len(targets)
+    assert 0.25 <= share <= 0.3  # every bundled tool 16 times: 20 / 68
+    assert {t.name for t in targets} == {t.name for t in bundled + pool}
+    assert weighted_targets(pool, ["api.example.com"], 0.3) == pool  # no bundled tool to repeat
+    assert weighted_targets(bundled + pool, ["api.example.com"], 1.0) == bundled + pool
 
 
 def test_providers_are_top_level_entries(api_dir):
@@ -264,6 +282,19 @@ def test_dataset_trains_on_seen_providers_and_tests_on_held_out_ones(generated):
     assert {t["name"] for t in card["held_out_tools"]} >= {
         t["name"] for t in _offered(dataset, ["test_unseen"]) if t["category"] in held}
     assert card["catalogue"]["tools"] == 10 + pool["tools"]
+
+
+def test_pool_calls_are_capped_and_the_gate_balances_each_source(generated):
+    from toolmodal.validation import ValidationConfig, validate_dataset
+
+    dataset, card = generated
+    pool = set(card["real_world_pool"]["providers"])
+    calls = [row["category"] in pool for s in TRAIN_SPLITS for row in dataset[s]
+             if json.loads(row["expected_calls"]) and row["kind"] != "chain"]
+    assert 0.1 <= sum(calls) / len(calls) <= RealWorldPool().max_target_share + 0.05
+    outcome = validate_dataset(dataset, card, ValidationConfig())
+    balance = next(c for c in outcome.checks if c.name == "tool_class_balance")
+    assert balance.success, balance.details
 
 
 def test_dataset_without_the_pool_has_no_pool_card():
