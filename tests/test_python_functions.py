@@ -20,13 +20,8 @@ import pytest
 
 from toolmodal.cli import main
 from toolmodal.ingest import SchemaError, load_catalogue
-from toolmodal.ingest.python_functions import (
-    clean,
-    cut,
-    doc_type_schema,
-    read_module,
-    read_modules,
-)
+from toolmodal.ingest.doctext import clean, cut
+from toolmodal.ingest.python_functions import doc_type_schema, read_module, read_modules
 from toolmodal.schema import Tool
 
 __all__ = ["google_style", "numpy_style", "rest_style", "mapped", "variadic", "only_variadic",

@@ -42,9 +42,10 @@ from toolmodal.datagen.config import RealWorldPool
 from toolmodal.datagen.examples import Link, find_links
 from toolmodal.datagen.queries import has_action
 from toolmodal.datagen.values import words_of
+from toolmodal.ingest.doctext import cut
 from toolmodal.ingest.errors import reason_of
 from toolmodal.ingest.loader import read_file
-from toolmodal.ingest.python_functions import cut, read_modules
+from toolmodal.ingest.python_functions import read_modules
 from toolmodal.paths import project_path
 from toolmodal.schema import Catalogue, Param, Tool
 
