@@ -8,16 +8,19 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
+from zenml.config import CachePolicy
 
 from materializers.eval_report import EvalReport, EvalReportMaterializer
 from materializers.model_dir import ModelDir
 from toolmodal import reports, tracking
 from toolmodal.engines import EngineName
 from toolmodal.evaluate import EvalConfig, run_evaluation
+from toolmodal.paths import code_files
 from toolmodal.stack import work_dir
 
 
-@step(experiment_tracker=True, output_materializers={"eval_{label}": EvalReportMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      experiment_tracker=True, output_materializers={"eval_{label}": EvalReportMaterializer})
 def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: str,
              model_file: str | None = None, engine: EngineName | None = None,
              lora_file: str | None = None,

@@ -7,14 +7,17 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 
 from materializers.model_dir import ModelDir, ModelDirMaterializer
 from toolmodal.export import ExportConfig
 from toolmodal.export import export_model as export
+from toolmodal.paths import code_files
 from toolmodal.stack import work_dir
 
 
-@step(output_materializers={"exported_model": ModelDirMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      output_materializers={"exported_model": ModelDirMaterializer})
 def export_model(model: ModelDir, dataset: DatasetDict,
                  config: ExportConfig) -> Annotated[ModelDir, "exported_model"]:
     """Write `config.formats` of `model` into one folder (one artifact holds every format);

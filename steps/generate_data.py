@@ -8,16 +8,19 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
 from zenml.types import HTMLString
 
 from toolmodal import reports
 from toolmodal.datagen import GenerationConfig, generate_dataset
 from toolmodal.datagen.card import plot_distributions
+from toolmodal.paths import code_files
 from toolmodal.schema import Catalogue
 
 
-@step(output_materializers={"dataset": HFDatasetMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      output_materializers={"dataset": HFDatasetMaterializer})
 def generate_data(catalogue: Catalogue, config: GenerationConfig, data_digest: str) -> tuple[
         Annotated[DatasetDict, "dataset"], Annotated[dict, "dataset_card"],
         Annotated[HTMLString, "dataset_card_page"]]:

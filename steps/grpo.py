@@ -7,15 +7,18 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
 from materializers.model_dir import ModelDir, ModelDirMaterializer
+from toolmodal.paths import code_files
 from toolmodal.stack import work_dir
 from toolmodal.training.config import GRPOStageConfig
 from toolmodal.training.tracked import run_tracked_stage
 
 
-@step(experiment_tracker=True, output_materializers={"grpo_model": ModelDirMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      experiment_tracker=True, output_materializers={"grpo_model": ModelDirMaterializer})
 def grpo(model: ModelDir, dataset: DatasetDict, config: GRPOStageConfig) -> tuple[
         Annotated[ModelDir, "grpo_model"],
         Annotated[HTMLString, "grpo_curves"]]:

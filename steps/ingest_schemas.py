@@ -8,15 +8,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 
 from materializers.catalogue import CatalogueMaterializer
 from toolmodal.ingest import load_catalogue
 from toolmodal.ingest.sources import DEFAULT_TIMEOUT
+from toolmodal.paths import code_files
 from toolmodal.runconfig import project_path
 from toolmodal.schema import Catalogue
 
 
-@step(output_materializers=CatalogueMaterializer)
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      output_materializers=CatalogueMaterializer)
 def ingest_schemas(schemas: str | list[str], extra_schemas: list[str] | None = None,
                    lenient: bool = False, mcp: list[str] | None = None,
                    mcp_timeout: float = DEFAULT_TIMEOUT,

@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 
 from materializers.model_dir import ModelDir, ModelDirMaterializer
 from toolmodal.model import prepare_base_model as prepare
+from toolmodal.paths import code_files
 from toolmodal.runconfig import project_path
 from toolmodal.stack import work_dir
 
 
-@step(output_materializers=ModelDirMaterializer)
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      output_materializers=ModelDirMaterializer)
 def prepare_base_model(source: str | None = None, vocab_corpus: list[str] | None = None,
                        ) -> Annotated[ModelDir, "base_model"]:
     """Prepare `source`: HF id, HF folder or .gguf file (a relative path is relative to the

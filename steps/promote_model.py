@@ -7,16 +7,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
 from materializers.eval_report import EvalReport
 from toolmodal import reports, tracking
+from toolmodal.paths import code_files
 from toolmodal.tracking import PromotionConfig
 
 CHARTED = ["exact", "tool", "stopped", "irrelevance", "chain_e2e"]
 
 
-@step(experiment_tracker=True)
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      experiment_tracker=True)
 def promote_model(base: EvalReport, sft: EvalReport, grpo: EvalReport, exported: EvalReport,
                   config: PromotionConfig) -> tuple[
         Annotated[list, "eval_table"], Annotated[HTMLString, "eval_comparison"],

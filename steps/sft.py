@@ -8,15 +8,18 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import ArtifactConfig, log_metadata, step
+from zenml.config import CachePolicy
 from zenml.types import HTMLString
 
 from materializers.model_dir import ModelDir, ModelDirMaterializer
+from toolmodal.paths import code_files
 from toolmodal.stack import work_dir
 from toolmodal.training.config import SFTStageConfig
 from toolmodal.training.tracked import run_tracked_stage
 
 
-@step(experiment_tracker=True, output_materializers={"{stage}_model": ModelDirMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      experiment_tracker=True, output_materializers={"{stage}_model": ModelDirMaterializer})
 def sft(model: ModelDir, dataset: DatasetDict, config: SFTStageConfig) -> tuple[
         Annotated[ModelDir, ArtifactConfig(name="{stage}_model")],
         Annotated[HTMLString, ArtifactConfig(name="{stage}_curves")]]:

@@ -11,10 +11,12 @@ from typing import Annotated
 
 from datasets import DatasetDict
 from zenml import log_metadata, step
+from zenml.config import CachePolicy
 from zenml.integrations.huggingface.materializers import HFDatasetMaterializer
 from zenml.types import HTMLString
 
 from materializers.model_dir import ModelDir
+from toolmodal.paths import code_files
 from toolmodal.stack import work_dir
 from toolmodal.validation import (
     ValidationConfig,
@@ -25,7 +27,8 @@ from toolmodal.validation import (
 )
 
 
-@step(output_materializers={"validated_dataset": HFDatasetMaterializer})
+@step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
+      output_materializers={"validated_dataset": HFDatasetMaterializer})
 def validate_data(dataset: DatasetDict, card: dict, config: ValidationConfig,
                   base_model: ModelDir | None = None) -> tuple[
         Annotated[DatasetDict, "validated_dataset"], Annotated[dict, "validation_summary"],

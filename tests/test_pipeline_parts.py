@@ -177,3 +177,30 @@ def test_run_command_takes_a_stack():
 
     args = build_parser().parse_args(["run", "data", "--stack", "toolmodal-docker"])
     assert (args.pipeline, args.stack, args.config) == ("data", "toolmodal-docker", None)
+
+
+def test_code_files_follow_imports_transitively():
+    from toolmodal.paths import code_files
+
+    data = code_files("steps.generate_data")
+    assert {"steps/generate_data.py", "steps/__init__.py", "toolmodal/__init__.py",
+            "toolmodal/datagen/__init__.py", "toolmodal/datagen/pool.py",  # via generate.py
+            "toolmodal/ingest/doctext.py"} <= set(data)  # via pool.py
+    assert not [f for f in data if f.startswith("toolmodal/training/")]
+    assert not [f for f in code_files("steps.sft") if f.startswith("toolmodal/datagen/")]
+    assert data == sorted(data)
+    assert code_files("numpy") == []  # not a project module
+
+
+@pytest.mark.parametrize("name", ["ingest_schemas", "generate_data", "validate_data",
+                                  "prepare_base_model", "sft", "grpo", "evaluate",
+                                  "export_model", "promote_model"])
+def test_every_step_caches_on_the_code_it_runs(name: str):
+    import importlib
+
+    from toolmodal.paths import code_files
+
+    module = importlib.import_module(f"steps.{name}")
+    policy = getattr(module, name).configuration.cache_policy
+    assert policy.file_dependencies == code_files(f"steps.{name}")
+    assert f"steps/{name}.py" in policy.file_dependencies

@@ -23,6 +23,7 @@ import pytest
 from toolmodal import runconfig
 from toolmodal.cli import build_parser, main
 from toolmodal.commands import pipeline
+from toolmodal.paths import code_files
 
 # `zenml` is imported by the cache-key test: keep any state it writes off the project.
 pytestmark = pytest.mark.usefixtures("isolated_zenml")
@@ -96,7 +97,8 @@ def test_resolved_config_carries_paths_and_caches_on_their_files(
     paths = [str(catalogue / "weather.json"), str(catalogue / "mail.json")]
     assert config["parameters"]["schemas"] == paths  # the bundled folder is replaced
     ingest = config["steps"]["ingest_schemas"]
-    assert ingest["cache_policy"]["file_dependencies"] == sorted(paths)
+    assert ingest["cache_policy"]["file_dependencies"] == code_files("steps.ingest_schemas") + \
+        sorted(paths)  # the step's code files, then the schemas
     assert "parameters" not in ingest  # strict, no server: the step's defaults
     assert "catalogue: 3 tools, 2 categories, 0 skipped" in capsys.readouterr().out
 
@@ -202,8 +204,8 @@ def test_bundled_run_is_unchanged(launched: list[dict]):
     assert main(["run", "data"]) == 0
     assert launched[0]["overlays"] == ["cpu"]
     ingest = _resolved(launched[0])["steps"]["ingest_schemas"]
-    assert ingest["cache_policy"]["file_dependencies"] == runconfig.schema_files(
-        "data/tool_schemas")
+    assert ingest["cache_policy"]["file_dependencies"] == code_files("steps.ingest_schemas") + \
+        runconfig.schema_files("data/tool_schemas")
     assert "enable_cache" not in ingest and "parameters" not in ingest
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from toolmodal.ingest.sources import DEFAULT_TIMEOUT
-from toolmodal.paths import PROJECT_ROOT, project_path
+from toolmodal.paths import PROJECT_ROOT, code_files, project_path
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 PIPELINES = ("data", "training", "evaluation", "full")
@@ -161,5 +161,7 @@ def with_ingest_cache(config: dict[str, Any]) -> dict[str, Any]:
     if live:
         return deep_merge(config, {"steps": {"ingest_schemas": {"enable_cache": False}}})
     files = sorted({f for path in paths for f in schema_files(path)})
+    # this replaces the step's own cache policy, so its code files are listed again
+    code = code_files("steps.ingest_schemas")
     return deep_merge(config, {"steps": {"ingest_schemas": {
-        "cache_policy": {"file_dependencies": files}}}})
+        "cache_policy": {"file_dependencies": code + files}}}})
