@@ -313,3 +313,20 @@ def test_realworld_overlay_turns_the_pool_on():
     assert generation.examples == 4000  # the budget overlay's, untouched
     assert generation.real_world_pool.when_missing == "bundled"
     assert generation.real_world_pool.directory == POOL_DIRECTORY
+
+
+def test_gate_bounds_pool_requests_on_their_own(generated, tiny_model_dir):
+    from toolmodal.validation import ValidationConfig, validate_dataset
+
+    dataset, card = generated
+    config = ValidationConfig(max_request_nll=1000.0, max_pool_request_nll=0.01,
+                              naturalness_sample=4)
+    outcome = validate_dataset(dataset, card, config, model_dir=tiny_model_dir)
+    checks = {c.name: c for c in outcome.checks}
+    assert checks["request_naturalness"].success and not outcome.success
+    pool = checks["pool_request_naturalness"]
+    assert not pool.success and pool.details["sample"] == 4
+    providers = set(card["real_world_pool"]["providers"])
+    pool_queries = {m["content"] for s in TRAIN_SPLITS for row in dataset[s]
+                    if row["category"] in providers for m in row["prompt"] if m["role"] == "user"}
+    assert all(line.split(" ", 1)[1] in pool_queries for line in pool.details["least_natural"])

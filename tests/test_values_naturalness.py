@@ -8,7 +8,7 @@ import math
 import pytest
 
 from toolmodal.datagen.naturalness import request_nll
-from toolmodal.validation import ValidationConfig, naturalness_check
+from toolmodal.validation import naturalness_check
 
 pytestmark = pytest.mark.smoke
 
@@ -42,8 +42,7 @@ def test_empty_text_is_named(tiny_model_dir):
 
 @pytest.mark.parametrize(("bound", "passes"), [(1000.0, True), (0.01, False)])
 def test_gate_bounds_the_median_nll(tiny_model_dir, bound, passes):
-    config = ValidationConfig(max_request_nll=bound, naturalness_sample=2)
-    check = naturalness_check(TEXTS + [""], tiny_model_dir, config)
+    check = naturalness_check(TEXTS + [""], tiny_model_dir, bound, 2)
     assert check.name == "request_naturalness" and check.success is passes
     assert check.details["sample"] == 2 and len(check.details["least_natural"]) == 2
     assert check.observed > 0

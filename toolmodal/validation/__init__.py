@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from datasets import DatasetDict
 
 from toolmodal.validation.checks import check_frame
@@ -46,40 +47,57 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         config: Bounds of the gate.
         tokenizer: Tokenizer with the project's chat template (what the pipeline passes); None
             uses the estimate in `toolmodal.datagen.rows`.
-        model_dir: Base model folder for the naturalness bound (`config.max_request_nll`);
-            None skips that check.
+        model_dir: Base model folder for the naturalness bounds (`config.max_request_nll`,
+            and `max_pool_request_nll` for a real-world pool's rows); None skips them.
     """
     pool = card.get("real_world_pool") or {}
-    frame = check_frame(dataset, card["held_out_tools"], tokenizer,
-                        frozenset(pool.get("providers", ())))
+    providers = frozenset(pool.get("providers", ()))
+    frame = check_frame(dataset, card["held_out_tools"], tokenizer, providers)
     method = "tokenizer + chat template" if tokenizer is not None else \
         "estimate (tool tokens 1 each, other text chars / 3.5)"
     outcome = run_suite(frame, card["config"], config, method)
-    if model_dir is not None and config.max_request_nll is not None:
-        queries = list(frame.loc[frame["training"].astype(bool), "query"])
-        check = naturalness_check(queries, model_dir, config)
-        outcome.checks.append(check)
-        outcome.success = outcome.success and check.success
+    if model_dir is not None:
+        natural = _naturalness_checks(frame, providers, Path(model_dir), config)
+        outcome.checks += natural
+        outcome.success = outcome.success and all(c.success for c in natural)
     return outcome
 
 
-def naturalness_check(queries: list[str], model_dir: Path,
-                      config: ValidationConfig) -> CheckResult:
-    """Median per-token NLL of `config.naturalness_sample` queries (fixed seed) against the
-    bound; the details list the five least natural requests."""
+def _naturalness_checks(frame: pd.DataFrame, providers: frozenset[str], model_dir: Path,
+                        config: ValidationConfig) -> list[CheckResult]:
+    """The bundled catalogue's training requests against `max_request_nll`; the real-world
+    pool's (rows of a pool provider or calling a pool tool: `pool_request`) against
+    `max_pool_request_nll`."""
+    training = frame[frame["training"].astype(bool)]
+    pool = training["pool_request"]
+    checks = []
+    if config.max_request_nll is not None:
+        checks.append(naturalness_check(list(training.loc[~pool, "query"]), model_dir,
+                                        config.max_request_nll, config.naturalness_sample))
+    if providers and config.max_pool_request_nll is not None:
+        checks.append(naturalness_check(list(training.loc[pool, "query"]), model_dir,
+                                        config.max_pool_request_nll, config.naturalness_sample,
+                                        "pool_request_naturalness"))
+    return checks
+
+
+def naturalness_check(queries: list[str], model_dir: Path, bound: float, sample_size: int,
+                      name: str = "request_naturalness") -> CheckResult:
+    """Median per-token NLL of `sample_size` of `queries` (fixed seed) against `bound`; the
+    details list the five least natural requests."""
     from toolmodal.datagen.naturalness import request_nll  # torch only when a model is given
 
     queries = [q for q in queries if q]
-    sample = random.Random(0).sample(queries, min(len(queries), config.naturalness_sample))
+    sample = random.Random(0).sample(queries, min(len(queries), sample_size))
     scores = request_nll(Path(model_dir), sample)
     median = statistics.median(scores)
     worst = sorted(zip(scores, sample, strict=True), reverse=True)[:5]
     return CheckResult(
-        name="request_naturalness", expectation="median_request_nll_at_most",
-        success=median <= config.max_request_nll, observed=round(median, 3),
-        details={"bounds": {"max_value": config.max_request_nll}, "sample": len(sample),
+        name=name, expectation="median_request_nll_at_most",
+        success=median <= bound, observed=round(median, 3),
+        details={"bounds": {"max_value": bound}, "sample": len(sample),
                  "least_natural": [f"{s:.2f} {q}" for s, q in worst]},
-        description=DESCRIPTIONS["request_naturalness"])
+        description=DESCRIPTIONS[name])
 
 
 def raise_on_failure(outcome: ValidationOutcome, report: str) -> None:

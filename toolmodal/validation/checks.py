@@ -6,7 +6,8 @@ Each expectation of the suite looks at one column computed here, so a failure po
 `value_<check>` (the problems `values.value_problems` finds in the expected arguments: dates,
 e-mails, URLs, phones, schema, ordered pairs; "" when none), `pair_key` (duplicate detection),
 `tool_balance` (the row's tool count over the median tool count, training rows only;
-real-world pool tools against their own median), `n_tokens`, the 0/1 share columns
+real-world pool tools against their own median), `pool_request` (the row is of a pool
+provider or calls a pool tool), `n_tokens`, the 0/1 share columns
 (`is_selection`, `is_arguments`, `is_joint`, `is_irrelevance`, `is_variant`; NaN outside
 training splits so means cover training rows only) and `query`.
 
@@ -51,7 +52,7 @@ def check_frame(dataset: DatasetDict, held_out: list[dict], tokenizer: Any | Non
     source = frame["category"].isin(pool_providers)
     frame["tool_balance"] = pd.concat([_balance(frame.loc[source, "tool_identity"]),
                                        _balance(frame.loc[~source, "tool_identity"])])
-    frame = frame.drop(columns=["category"])
+    frame["pool_request"] = [bool(c & pool_providers) for c in frame.pop("categories")]
     return frame
 
 
@@ -63,6 +64,8 @@ def _record(row: dict, split: str, training: bool, held: set[str],
     return {f"value_{check}": "; ".join(found) for check, found in problems.items()} | {
         "split": split, "id": row["id"], "phase": row["phase"], "kind": row["kind"],
         "category": row["category"],
+        "categories": frozenset({row["category"], *(t.category for t in tools
+                                                    if t.name in {c.name for c in expected})}),
         "prompt_variant": row["prompt_variant"], "query": query_of(row["prompt"]),
         "target_ok": _target_ok(row["completion"][0]["content"], expected, tools),
         "args_typed": all(_typed(c, tools) for c in expected),
