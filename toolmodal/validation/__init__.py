@@ -50,7 +50,7 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         model_dir: Base model folder for the naturalness bounds (`config.max_request_nll`,
             and `max_pool_request_nll` for a real-world pool's rows); None skips them.
     """
-    pool = card.get("real_world_pool") or {}
+    pool = card["real_world_pool"] or {}
     providers = frozenset(pool.get("providers", ()))
     frame = check_frame(dataset, card["held_out_tools"], tokenizer, providers)
     method = "tokenizer + chat template" if tokenizer is not None else \
