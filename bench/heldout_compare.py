@@ -14,8 +14,9 @@ the pipeline's final evaluation runs it) is scored on the same rows:
         --bundled /tmp/dcpu4 --pool /tmp/drw --limit 100
 
 Prints the pipeline's summary table (`toolmodal.reports`: each metric with its 95% Wilson
-interval, per model and set, and per row kind). Left out: the seen and chain sets (each run's
-own report has them).
+interval, per model and set, and per row kind). `--sets "bundled seen" "bundled irrelevance"`
+scores the bundled dataset's seen and irrelevance rows instead (the same rows for both models).
+Left out: the chain set.
 """
 
 from __future__ import annotations
@@ -33,14 +34,26 @@ from toolmodal.engines import EngineConfig, load_engine  # noqa: E402
 from toolmodal.evaluate import evaluate_rows  # noqa: E402
 from toolmodal.reports import eval_rows, interval_cells, markdown_table  # noqa: E402
 
+SETS = ("held-out bundled", "held-out providers", "bundled seen", "bundled irrelevance")
 
-def held_out_sets(bundled: Path, pool: Path, limit: int) -> dict[str, list[dict]]:
-    """The two row sets, first `limit` rows each."""
+
+def row_sets(bundled: Path, pool: Path, limit: int, names: list[str]) -> dict[str, list[dict]]:
+    """The named row sets (`SETS`), first `limit` rows each: `held-out bundled` is the bundled
+    dataset's `test_unseen`, `held-out providers` the pool dataset's `test_unseen` rows of a
+    held-out provider, `bundled seen` / `bundled irrelevance` the bundled dataset's
+    `test_seen` / `test_irrelevance` (what the pool does to the bundled tools)."""
+    splits = load_from_disk(str(bundled))
+    rows = {"held-out bundled": lambda: splits["test_unseen"],
+            "held-out providers": lambda: _provider_rows(pool),
+            "bundled seen": lambda: splits["test_seen"],
+            "bundled irrelevance": lambda: splits["test_irrelevance"]}
+    return {name: list(rows[name]())[:limit] for name in names}
+
+
+def _provider_rows(pool: Path) -> list[dict]:
     providers = set(json.loads((pool / "card.json").read_text())["real_world_pool"]
                     ["held_out_providers"])
-    pool_rows = [r for r in load_from_disk(str(pool))["test_unseen"] if r["category"] in providers]
-    return {"held-out bundled": load_from_disk(str(bundled))["test_unseen"].to_list()[:limit],
-            "held-out providers": pool_rows[:limit]}
+    return [r for r in load_from_disk(str(pool))["test_unseen"] if r["category"] in providers]
 
 
 def main() -> None:
@@ -49,9 +62,10 @@ def main() -> None:
     parser.add_argument("--bundled", type=Path, required=True)
     parser.add_argument("--pool", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS[:2]))
     parser.add_argument("--out", type=Path, default=None, help="write the reports (JSON) here")
     args = parser.parse_args()
-    sets = held_out_sets(args.bundled, args.pool, args.limit)
+    sets = row_sets(args.bundled, args.pool, args.limit, args.sets)
     reports, rows = {}, []
     for name, folder in (m.split("=", 1) for m in args.models):
         config = EngineConfig(max_new_tokens=96, batch_size=6,
