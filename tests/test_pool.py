@@ -21,6 +21,7 @@ from toolmodal.datagen.pool import (
     provider_documents,
     quality_problem,
     readable,
+    weighted_links,
     weighted_targets,
 )
 from toolmodal.schema import Catalogue, Param, Tool
@@ -158,6 +159,19 @@ def test_weighted_targets_cap_the_pool_share():
     assert {t.name for t in targets} == {t.name for t in bundled + pool}
     assert weighted_targets(pool, ["api.example.com"], 0.3) == pool  # no bundled tool to repeat
     assert weighted_targets(bundled + pool, ["api.example.com"], 1.0) == bundled + pool
+
+
+def test_weighted_links_cap_the_pool_chains():
+    from toolmodal.datagen.examples import Link
+
+    bundled = [_tool(name=f"bundled{i}") for i in range(2)]
+    pool = [_tool(name=f"pool{i}").model_copy(update={"category": "api.example.com"})
+            for i in range(4)]
+    links = [Link(bundled[0], "id", bundled[1], "city")] + [
+        Link(pool[i], "id", pool[i + 1], "city") for i in range(3)]
+    weighted = weighted_links(links, ["api.example.com"], 0.3)
+    assert sum(k.src.category == "api.example.com" for k in weighted) / len(weighted) <= 0.3
+    assert set(weighted) == set(links)
 
 
 def test_providers_are_top_level_entries(api_dir):

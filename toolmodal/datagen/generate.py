@@ -45,7 +45,13 @@ from toolmodal.datagen.irrelevance import (
     split_requests,
 )
 from toolmodal.datagen.masking import mask_example
-from toolmodal.datagen.pool import chain_links, load_pool, weighted_targets
+from toolmodal.datagen.pool import (
+    DrawnPool,
+    chain_links,
+    load_pool,
+    weighted_links,
+    weighted_targets,
+)
 from toolmodal.datagen.queries import reasoning_text
 from toolmodal.datagen.repeats import RepeatRules, load_rules
 from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
@@ -124,10 +130,7 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
                {"train": train_requests, "test": test_requests},
                load_answers(labels / "no_call_answers.yaml"),
                load_rules(labels / "parallel_calls.yaml"))
-    targets = seen if drawn is None else weighted_targets(
-        seen, drawn.providers, config.real_world_pool.max_target_share)
-    pools = _pools(targets, seen, unseen, list(catalogue.tools), templates,
-                   drawn.providers if drawn is not None else [])
+    pools = _pools(seen, unseen, list(catalogue.tools), templates, drawn, config)
     splits = {}
     for split, size in split_sizes(config).items():
         pool = pools[split if split.startswith("test") else "train"]
@@ -147,15 +150,21 @@ def rows_to_dataset(rows: list[dict]) -> Dataset:
     return Dataset(table, info=DatasetInfo(features=FEATURES))
 
 
-def _pools(targets: list, seen: list, unseen: list, every: list, templates: dict,
-           providers: list[str]) -> dict[str, Pool]:
+def _pools(seen: list, unseen: list, every: list, templates: dict, drawn: DrawnPool | None,
+           config: GenerationConfig) -> dict[str, Pool]:
     """Held-out tools are targets only in test pools, so their templates feed only test sets.
-    Training and test_seen draw from `targets` (the seen tools, bundled ones repeated beside a
-    real-world pool). Tools of the pool's `providers` chain only within their provider
-    (`pool.chain_links`)."""
-    train_links = chain_links(seen, providers)
-    return {"train": Pool(targets, seen, train_links, templates=templates),
-            "test_seen": Pool(targets, seen, train_links, templates=templates),
+    Tools of the pool's providers chain only within their provider (`pool.chain_links`).
+    Beside a real-world pool, training and test_seen draw targets and chain links with the
+    bundled ones repeated (`weighted_targets`, `weighted_links`: at most `max_target_share` go
+    to pool tools)."""
+    providers = drawn.providers if drawn is not None else []
+    targets, links = seen, chain_links(seen, providers)
+    if drawn is not None:
+        share = config.real_world_pool.max_target_share
+        targets = weighted_targets(seen, providers, share)
+        links = weighted_links(links, providers, share)
+    return {"train": Pool(targets, seen, links, templates=templates),
+            "test_seen": Pool(targets, seen, links, templates=templates),
             "test_unseen": Pool(unseen, every, [], templates=templates),
             "test_chain": Pool(every, every, chain_links(every, providers),
                                templates=templates),

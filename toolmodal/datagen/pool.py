@@ -143,12 +143,22 @@ def weighted_targets(seen: list[Tool], providers: list[str], max_share: float) -
     """`seen` with each tool outside `providers` (a bundled one) repeated so that the pool's
     tools make at most `max_share` of the list (a shuffled deck of it then calls them at most
     that often); `seen` itself when either side is empty."""
-    pool = [t for t in seen if t.category in providers]
-    bundled = [t for t in seen if t.category not in providers]
+    return _weighted(seen, [t.category in providers for t in seen], max_share)
+
+
+def weighted_links(links: list[Link], providers: list[str], max_share: float) -> list[Link]:
+    """The same for chain links (a link is the pool's when its first tool is): chains are
+    drawn from links, and the pool's links outnumber the bundled ones."""
+    return _weighted(links, [k.src.category in providers for k in links], max_share)
+
+
+def _weighted(items: list, in_pool: list[bool], max_share: float) -> list:
+    pool = [x for x, p in zip(items, in_pool, strict=True) if p]
+    bundled = [x for x, p in zip(items, in_pool, strict=True) if not p]
     if not pool or not bundled:
-        return seen
+        return items
     copies = max(1, math.ceil((1 - max_share) * len(pool) / (max_share * len(bundled))))
-    return [t for t in bundled for _ in range(copies)] + pool
+    return [x for x in bundled for _ in range(copies)] + pool
 
 
 def provider_documents(directory: Path) -> dict[str, list[Path]]:
