@@ -144,7 +144,7 @@ def test_corruption_is_caught_by_its_expectation(generated, corrupt, check):
         raise_on_failure(outcome, "report.html")
 
 
-def test_generate_and_validate_commands(tmp_path, capsys):
+def test_generate_and_validate_commands(tmp_path, capsys, tiny_model_dir):
     out = tmp_path / "data"
     schemas = str(DATA / "schemas")
     assert main(["data", "generate", "--schemas", schemas, "--out", str(out),
@@ -154,6 +154,9 @@ def test_generate_and_validate_commands(tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
     assert main(["data", "validate", str(out)]) == 0
     assert str(out / "report.html") in capsys.readouterr().out
+    assert main(["data", "validate", str(out), "--naturalness-model", str(tiny_model_dir)]) == 1
+    natural = json.loads((out / "report.json").read_text())  # a random tiny model: high NLL
+    assert natural["failed"] == ["request_naturalness"]
     card = json.loads((out / "card.json").read_text())
     card["config"]["variant_share"] = 0.9  # the data no longer matches its config
     (out / "card.json").write_text(json.dumps(card))

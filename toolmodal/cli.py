@@ -62,6 +62,9 @@ def _data(sub: argparse._SubParsersAction) -> None:
                      help="model folder whose tokenizer counts tokens (default: estimate)")
     val.add_argument("--max-tokens", type=int, default=None,
                      help="context budget (default: the generation config's max_tokens)")
+    val.add_argument("--naturalness-model", default=None,
+                     help="base model folder: also bound the requests' NLL, as the pipeline's "
+                     "gate does (default: skipped)")
     val.set_defaults(target="data:validate")
 
 

@@ -77,7 +77,8 @@ def validate(args: argparse.Namespace) -> int:
         print("warning: the data was length-checked with a tokenizer; pass --tokenizer to "
               "validate with the same one (using the estimate)", file=sys.stderr)
     config = ValidationConfig(max_tokens=args.max_tokens or card["config"]["max_tokens"])
-    outcome = validate_dataset(load_from_disk(str(folder)), card, config, tokenizer)
+    model = Path(args.naturalness_model) if args.naturalness_model else None
+    outcome = validate_dataset(load_from_disk(str(folder)), card, config, tokenizer, model)
     html_path, _ = write_report(outcome, folder)
     failed = [c.name for c in outcome.checks if not c.success]
     print(f"{'PASSED' if outcome.success else 'FAILED'}: {len(outcome.checks)} checks, "
