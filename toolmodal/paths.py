@@ -8,6 +8,7 @@ container and a remote worker; `project_path` resolves them where they are used.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def code_files(module: str) -> list[str]:
             continue
         found.add(path)
         parts = name.split(".")
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))] + _imported(path, name)
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))] + list(_imported(path, name))
     return sorted(str(p.relative_to(PROJECT_ROOT)) for p in found)
 
 
@@ -53,8 +54,11 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imported(path: Path, name: str) -> list[str]:
-    """Module names `path` (module `name`) imports; `from a import b` gives `a` and `a.b`."""
+@cache
+def _imported(path: Path, name: str) -> tuple[str, ...]:
+    """Module names `path` (module `name`) imports; `from a import b` gives `a` and `a.b`.
+    Cached per process: the steps share most of their modules (the files' contents are hashed
+    by ZenML when a key is computed, so an edit is seen; a new import needs a new process)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -65,4 +69,4 @@ def _imported(path: Path, name: str) -> list[str]:
                 else []
             head = ".".join([*base, node.module] if node.module else base)
             names += [head] + [f"{head}.{alias.name}" for alias in node.names]
-    return names
+    return tuple(names)
