@@ -50,8 +50,8 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         model_dir: Base model folder for the naturalness bounds (`config.max_request_nll`,
             and `max_pool_request_nll` for a real-world pool's rows); None skips them.
     """
-    pool = card["real_world_pool"] or {}
-    providers = frozenset(pool.get("providers", ()))
+    pool = card["real_world_pool"]
+    providers = frozenset(pool["providers"] if pool else ())
     frame = check_frame(dataset, card["held_out_tools"], tokenizer, providers)
     method = "tokenizer + chat template" if tokenizer is not None else \
         "estimate (tool tokens 1 each, other text chars / 3.5)"
@@ -70,26 +70,43 @@ def _naturalness_checks(frame: pd.DataFrame, providers: frozenset[str], model_di
     `max_pool_request_nll`."""
     training = frame[frame["training"].astype(bool)]
     pool = training["pool_request"]
-    checks = []
+    sources = []
     if config.max_request_nll is not None:
-        checks.append(naturalness_check(list(training.loc[~pool, "query"]), model_dir,
-                                        config.max_request_nll, config.naturalness_sample))
+        sources.append(("request_naturalness", list(training.loc[~pool, "query"]),
+                        config.max_request_nll))
     if providers and config.max_pool_request_nll is not None:
-        checks.append(naturalness_check(list(training.loc[pool, "query"]), model_dir,
-                                        config.max_pool_request_nll, config.naturalness_sample,
-                                        "pool_request_naturalness"))
-    return checks
+        sources.append(("pool_request_naturalness", list(training.loc[pool, "query"]),
+                        config.max_pool_request_nll))
+    return naturalness_checks(sources, model_dir, config.naturalness_sample) if sources else []
 
 
 def naturalness_check(queries: list[str], model_dir: Path, bound: float, sample_size: int,
                       name: str = "request_naturalness") -> CheckResult:
     """Median per-token NLL of `sample_size` of `queries` (fixed seed) against `bound`; the
     details list the five least natural requests."""
+    return naturalness_checks([(name, queries, bound)], model_dir, sample_size)[0]
+
+
+def naturalness_checks(sources: list[tuple[str, list[str], float]], model_dir: Path,
+                       sample_size: int) -> list[CheckResult]:
+    """`naturalness_check` for each (check name, queries, bound), the base model loaded once
+    for all the samples."""
     from toolmodal.datagen.naturalness import request_nll  # torch only when a model is given
 
-    queries = [q for q in queries if q]
-    sample = random.Random(0).sample(queries, min(len(queries), sample_size))
-    scores = request_nll(Path(model_dir), sample)
+    samples = []
+    for _, queries, _ in sources:
+        texts = [q for q in queries if q]
+        samples.append(random.Random(0).sample(texts, min(len(texts), sample_size)))
+    scores = request_nll(Path(model_dir), [text for sample in samples for text in sample])
+    results, start = [], 0
+    for (name, _, bound), sample in zip(sources, samples, strict=True):
+        own, start = scores[start:start + len(sample)], start + len(sample)
+        results.append(_naturalness_result(name, bound, sample, own))
+    return results
+
+
+def _naturalness_result(name: str, bound: float, sample: list[str],
+                        scores: list[float]) -> CheckResult:
     median = statistics.median(scores)
     worst = sorted(zip(scores, sample, strict=True), reverse=True)[:5]
     return CheckResult(
