@@ -2,7 +2,8 @@
 
 Runs `toolmodal.evaluate.evaluate` with only BFCL files (the same code the evaluation step runs
 with `bfcl_files` set), prints one row per file and mask mode (accuracy, format compliance,
-hallucination rate, mean latency, wall time) and writes the report to `--out`.
+hallucination rate, the share of answers that repeat a call, mean latency, wall time) and
+writes the report to `--out`.
 
     nice -n 10 .venv/bin/python bench/bfcl_sample.py \\
         --model .cache/models/gemma3-270m-toolmodal --out bench/results/bfcl_base_untrained.json
@@ -37,6 +38,7 @@ def rows(report: dict, seconds: dict[str, float]) -> list[dict]:
                         "accuracy": round(m["bfcl_accuracy"], 3),
                         "format": round(m["format_compliance"], 3),
                         "hallucination": round(m["hallucination_rate"], 3),
+                        "repeated": round(m["repeated_call_rate"], 3),
                         "latency_s": round(m["latency_s"], 2),
                         "wall_s": round(seconds[f"{name} [{mode}]"], 1)})
     return out

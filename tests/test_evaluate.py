@@ -20,6 +20,7 @@ from toolmodal.evaluate import (
     evaluate,
     evaluate_chains,
     evaluate_rows,
+    repeats_a_call,
 )
 from toolmodal.evaluate_plots import write_plots
 from toolmodal.schema import Param, Tool
@@ -186,6 +187,14 @@ def test_bfcl_set_in_report(bfcl_dir: Path):
     modes = report["test_sets"]["bfcl:BFCL_v4_irrelevance"]["modes"]
     assert modes["none"]["metrics"]["bfcl_accuracy"] == 0.0  # fake engine always calls
     assert modes["none"]["metrics"]["n"] == 3
+    assert modes["none"]["stats"]["repeated_call_rate"]["n"] == 3
+
+
+def test_repeats_a_call():
+    call = {"name": "f", "arguments": {"a": 1, "b": [2]}}
+    assert repeats_a_call([call, {"name": "f", "arguments": {"b": [2], "a": 1}}])
+    assert not repeats_a_call([call, {"name": "f", "arguments": {"a": 2, "b": [2]}}])
+    assert not repeats_a_call([call]) and not repeats_a_call([])
 
 
 def test_evaluate_rows_on_tiny_model(tiny_model_dir: Path):

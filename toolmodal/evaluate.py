@@ -219,6 +219,14 @@ def predict_bfcl(engine: Engine, questions: list[bfcl.Question], source: str, pr
     return lines, generations, requests
 
 
+def repeats_a_call(calls: list[dict]) -> bool:
+    """Whether a prediction makes the same call (name and arguments) twice: never right in BFCL,
+    whose parallel answers differ in their arguments, and the failure of a model that does not
+    stop after its call."""
+    keys = [json.dumps([c["name"], c["arguments"]], sort_keys=True, default=str) for c in calls]
+    return len(set(keys)) < len(keys)
+
+
 def evaluate_bfcl(engine: Engine, question_file: Path, mode: MaskMode, prompt: str,
                   limit: int | None) -> dict:
     """BFCL accuracy (AST checker) plus our format/hallucination metrics for one file."""
@@ -233,9 +241,11 @@ def evaluate_bfcl(engine: Engine, question_file: Path, mode: MaskMode, prompt: s
     hallucinated = sum(s.hallucinated for s in scores)
     formatted = sum(s.format_ok for s in scores)
     valid = sum(result["results"][p["id"]]["valid"] for p in lines)
+    repeated = sum(repeats_a_call(p["calls"]) for p in lines)
     stats = {"bfcl_accuracy": proportion(valid, len(lines)),
              "hallucination_rate": proportion(hallucinated, len(scores)),
-             "format_compliance": proportion(formatted, len(scores))}
+             "format_compliance": proportion(formatted, len(scores)),
+             "repeated_call_rate": proportion(repeated, len(lines))}
     seconds = [g.seconds for g in generations]
     metrics = {"n": len(scores), **{k: v["value"] for k, v in stats.items()},
                "latency_s": sum(seconds) / len(seconds) if seconds else 0.0}
