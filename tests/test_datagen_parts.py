@@ -231,3 +231,31 @@ def test_data_files_digest_follows_the_tools_request_templates(tmp_path):
     schema_file = next(p for p in (schemas / "math").iterdir() if p.name != "requests.yaml")
     assert data_files_digest(config, [str(schema_file)]) == data_files_digest(config,
                                                                                str(schemas))
+
+
+def test_chain_rejects_a_result_value_that_breaks_a_pair():
+    """A date from a result fills `end_date`; a stated `start_date` after it is never kept."""
+    from toolmodal.datagen.examples import DraftError, Pool, chain, find_links
+    from toolmodal.datagen.values import pairs_in_order
+
+    rate = Tool(name="get_rate", description="Get an exchange rate.", category="finance",
+                parameters=(Param(name="pair", type="string", required=True),),
+                returns=Param(type="object", properties=(Param(
+                    name="end_date", type="string", description="Day, YYYY-MM-DD."),)))
+    span = (Param(name="start_date", type="string", required=True, description="YYYY-MM-DD."),
+            Param(name="end_date", type="string", required=True, description="YYYY-MM-DD."))
+    history = Tool(name="get_history", description="Get prices.", category="finance",
+                   parameters=(Param(name="symbol", type="string", required=True), *span))
+    tools = [rate, history]
+    pool = Pool(tools, tools, find_links(tools))
+    kept, rejected = 0, 0
+    for seed in range(60):
+        try:
+            drafts = chain(pool, random.Random(seed), 2, 0.5)
+        except DraftError as error:
+            assert str(error) == "label:chain_pair_order"
+            rejected += 1
+            continue
+        kept += 1
+        assert pairs_in_order(span, drafts[-1].calls[0].arguments)
+    assert kept and rejected

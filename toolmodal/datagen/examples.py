@@ -298,6 +298,8 @@ def chain(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) ->
         args.pop(link.param, None)
         stated.append(dict(args))
         args[link.param] = results[-1][link.field]
+        if not values.pairs_in_order(link.dst.parameters, args):  # an end date before the start
+            raise DraftError("label:chain_pair_order")
         calls.append(ToolCall(link.dst.name, args))
         results.append(execute(calls[-1], tools))
     steps = [(tools[0], stated[0], "")] + [(k.dst, s, k.field)

@@ -298,6 +298,13 @@ def _comparable(param: Param) -> bool:
         param.type == "string" and kind_of(param) == "time")
 
 
+def pairs_in_order(params: tuple[Param, ...], args: dict[str, Any]) -> bool:
+    """Whether every ordered pair given in `args` is in order (start before end, min below max):
+    `order_pairs` makes drawn values so, a value taken from a tool result may not be."""
+    return all(sort_key(args[low.name], low) < sort_key(args[high.name], high)
+               for low, high in ordered_pairs(params) if low.name in args and high.name in args)
+
+
 def sort_key(value: Any, param: Param) -> Any:
     """A comparable key for a pair member: the number, or the parsed date/time."""
     if isinstance(value, (int, float)):
