@@ -142,6 +142,26 @@ def test_execution_stage_and_executor_determinism():
         execute(ToolCall("get_weather", {}), [TOOL])
 
 
+def test_executor_echoes_the_arguments_its_result_names():
+    """A result field named like an argument repeats it (valid values only); an echo that
+    would put a pair out of order is not made."""
+    fields = (Param(name="base", type="string"), Param(name="rate", type="number"),
+              Param(name="days", type="integer", minimum=1, maximum=7))
+    rate = Tool(name="get_rate", description="Get a rate.", parameters=(
+        Param(name="base", type="string", required=True),
+        Param(name="days", type="integer")), returns=Param(type="object", properties=fields))
+    result = execute(ToolCall("get_rate", {"base": "NOK", "days": 3}), [rate])
+    assert result["base"] == "NOK" and result["days"] == 3 and isinstance(result["rate"], float)
+    stay = (Param(name="check_in", type="string", description="YYYY-MM-DD."),
+            Param(name="check_out", type="string", description="YYYY-MM-DD."))
+    book = Tool(name="book", description="Book a room.", parameters=(stay[1],),
+                returns=Param(type="object", properties=stay))
+    for day in ("2020-01-01", "2030-01-01"):
+        out = execute(ToolCall("book", {"check_out": day}), [book])
+        assert out["check_in"] < out["check_out"]
+        assert (out["check_out"] == day) == (out["check_in"] < day)
+
+
 def test_grounding_accepts_defaults_and_earlier_results():
     call = ToolCall("get_weather", {"city": "XQ-1234", "units": "metric"})
     assert check_grounding([call], [TOOL], "weather please") == "semantic:ungrounded_value"

@@ -249,3 +249,25 @@ def test_parsing_and_rendering_never_crash(text, seed):
                          random.Random(seed))
     assert "location" in args and isinstance(query, str)
     json.dumps(args)
+
+
+def test_parallel_second_call_draws_from_the_tools_values():
+    """The second call of a parallel draft changes values from the tool's `values:` list, as
+    the first call's come from it ("Kenji Sato", not a topic as a contact's name)."""
+    from toolmodal.datagen.examples import DraftError, Pool, parallel
+    from toolmodal.datagen.repeats import RepeatRules
+
+    catalogue = load_catalogue([BUNDLED])
+    tool = catalogue.tool("search_contacts")
+    templates = catalogue_templates(catalogue)
+    names = set(templates["search_contacts"].values["query"])
+    rules = RepeatRules({"search_contacts": ("query",)}, frozenset())
+    pool = Pool([tool], [tool], [], templates={"search_contacts": templates["search_contacts"]})
+    seconds = []
+    for seed in range(30):
+        try:
+            draft = parallel(pool, random.Random(seed), 1, 0.3, rules)
+        except DraftError:
+            continue
+        seconds.append(draft.calls[1].arguments["query"])
+    assert len(seconds) >= 20 and set(seconds) <= names

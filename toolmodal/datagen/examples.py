@@ -32,8 +32,9 @@ from toolmodal.datagen.irrelevance import (
     serving,
 )
 from toolmodal.datagen.repeats import RepeatRules, check_repeat, must_differ
+from toolmodal.datagen.template_render import template_value
 from toolmodal.datagen.templates import ToolTemplates
-from toolmodal.datagen.values import sample_value, words_of
+from toolmodal.datagen.values import words_of
 from toolmodal.schema import Param, Tool
 
 LINK_TYPES = ("string", "integer", "number")
@@ -175,7 +176,8 @@ def parallel(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float,
     tool = pool.draw(rng)
     while not repeatable(tool, rules):
         tool = pool.draw(rng)
-    first = user_requests.draw_arguments(pool.templates.get(tool.name), tool, rng, optional_rate)
+    templates = pool.templates.get(tool.name)
+    first = user_requests.draw_arguments(templates, tool, rng, optional_rate)
     required = sorted(p.name for p in tool.parameters if p.required)
     keys = set(must_differ(tool, rules))
     if not keys & set(required):  # without required ones, a switch alone is not a new request
@@ -184,15 +186,15 @@ def parallel(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float,
     if first and rng.random() < 0.3:
         keys.add(rng.choice(sorted(first)))
     second = dict(first)
-    for key in sorted(keys):
-        second[key] = sample_value(tool.param(key), rng)
+    choices = templates.values if templates is not None else {}
+    for key in sorted(keys):  # from the tool's `values:` list, as its first call's values are
+        second[key] = template_value(tool.param(key), choices.get(key), rng)
     second = values.order_pairs(tool.parameters, second, rng)
     calls = [ToolCall(tool.name, first), ToolCall(tool.name, second)]
     reason = check_repeat(tool, calls, rules)
     if reason is not None:
         raise DraftError(reason)
-    query, stated = user_requests.parallel_request(pool.templates.get(tool.name), tool, first,
-                                                   second, rng)
+    query, stated = user_requests.parallel_request(templates, tool, first, second, rng)
     return Draft("parallel", query, offer([tool], pool.offer, n_tools, rng), calls,
                  tool.category, stated=stated)
 

@@ -6,8 +6,12 @@ a later call. Arguments are checked first (`calls.check_call`); a bad call raise
 `ExecutionError`. The executor receives a parsed `ToolCall`, never model text: nothing is
 evaluated.
 
+A result field named like an argument of the call (and valid for it) echoes the argument's
+value, as real APIs do (`get_exchange_rate(base="NOK")` returns `"base": "NOK"`, not a random
+currency), unless that would put a pair of fields out of order.
+
 Deliberately left out: any real side effect or network call, and results that depend on the
-argument values beyond seeding (a mock cannot know what a weather API would say).
+argument values beyond seeding and echoing (a mock cannot know what a weather API would say).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import json
 import random
 from typing import Any
 
-from toolmodal.calls import ToolCall, check_call
-from toolmodal.datagen.values import order_pairs, sample_value
+from toolmodal.calls import ToolCall, check_call, check_value
+from toolmodal.datagen.values import order_pairs, pairs_in_order, sample_value
 from toolmodal.schema import Param, Tool
 
 DEFAULT_RESULT = Param(type="object", properties=(Param(name="status", type="string",
@@ -48,7 +52,22 @@ def execute(call: ToolCall, tools: list[Tool]) -> Any:
         raise ExecutionError(f"{call.name}: " + "; ".join(problems))
     tool = next(t for t in tools if t.name == call.name)
     seed = hashlib.sha256(call.to_json().encode("utf-8")).hexdigest()
-    return result_value(tool.returns or DEFAULT_RESULT, random.Random(seed))
+    returns = tool.returns or DEFAULT_RESULT
+    return echo_arguments(returns, result_value(returns, random.Random(seed)), call.arguments)
+
+
+def echo_arguments(returns: Param, result: Any, arguments: dict[str, Any]) -> Any:
+    """`result` with its top-level fields that share a name with an argument set to that
+    argument's value (where the value is valid for the field); unchanged when that would order
+    a pair of fields wrongly (an echoed `check_out` before a drawn `check_in`)."""
+    if not isinstance(result, dict):
+        return result
+    echoed = dict(result)
+    for field in returns.properties:
+        value = arguments.get(field.name)
+        if value is not None and not check_value(value, field, field.name):
+            echoed[field.name] = value
+    return echoed if pairs_in_order(returns.properties, echoed) else result
 
 
 def result_value(param: Param, rng: random.Random) -> Any:

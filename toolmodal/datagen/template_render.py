@@ -70,7 +70,7 @@ def _say(nodes: tuple[Node, ...], tool: Tool, values: dict, rng: random.Random,
         else:
             param = tool.param(node.name)
             if node.name not in args:
-                args[node.name] = _value(param, values.get(node.name), rng)
+                args[node.name] = template_value(param, values.get(node.name), rng)
                 said[node.name] = value_text(args[node.name], param, rng)
             parts.append(said[node.name])
     return "".join(parts)
@@ -117,7 +117,7 @@ def _expansions_of(parsed: tuple[tuple[Node, ...], ...]) -> list[tuple[Node, ...
     return [e for nodes in parsed for e in expand(nodes)[:MAX_EXPANSIONS]]
 
 
-def _value(param: Param, choices: list | None, rng: random.Random) -> Any:
+def template_value(param: Param, choices: list | None, rng: random.Random) -> Any:
     """A value from the tool's `values:` list when it has one, else a generated one."""
     if not choices:
         return sample_value(param, rng)

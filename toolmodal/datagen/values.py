@@ -300,9 +300,18 @@ def _comparable(param: Param) -> bool:
 
 def pairs_in_order(params: tuple[Param, ...], args: dict[str, Any]) -> bool:
     """Whether every ordered pair given in `args` is in order (start before end, min below max):
-    `order_pairs` makes drawn values so, a value taken from a tool result may not be."""
-    return all(sort_key(args[low.name], low) < sort_key(args[high.name], high)
+    `order_pairs` makes drawn values so, a value taken from a tool result or a model's call may
+    not be. A pair whose values do not compare (a date that does not parse) is not judged here:
+    that is the value checks' failure."""
+    return all(_in_order(args[low.name], low, args[high.name], high)
                for low, high in ordered_pairs(params) if low.name in args and high.name in args)
+
+
+def _in_order(a: Any, low: Param, b: Any, high: Param) -> bool:
+    try:
+        return sort_key(a, low) < sort_key(b, high)
+    except (TypeError, ValueError):
+        return True
 
 
 def sort_key(value: Any, param: Param) -> Any:
