@@ -16,6 +16,7 @@ from toolmodal.model import prepare_base_model as prepare
 from toolmodal.paths import code_files
 from toolmodal.runconfig import project_path
 from toolmodal.stack import work_dir
+from toolmodal.vocab import corpus_paths
 
 
 @step(cache_policy=CachePolicy(file_dependencies=code_files(__name__)),
@@ -23,11 +24,11 @@ from toolmodal.stack import work_dir
 def prepare_base_model(source: str | None = None, vocab_corpus: list[str] | None = None,
                        ) -> Annotated[ModelDir, "base_model"]:
     """Prepare `source`: HF id, HF folder or .gguf file (a relative path is relative to the
-    project root); None = the packaged Gemma 3 270M GGUF. `vocab_corpus` (files/folders,
-    relative to the project root; None = off) trims the vocabulary (`toolmodal.vocab`)."""
+    project root); None = the packaged Gemma 3 270M GGUF. `vocab_corpus` (files/folders or glob
+    patterns, relative to the project root; None = off) trims the vocabulary (`toolmodal.vocab`)."""
     if source is not None and project_path(source).exists():
         source = str(project_path(source))
-    corpus = [str(project_path(p)) for p in vocab_corpus] if vocab_corpus else None
+    corpus = [str(p) for p in corpus_paths(vocab_corpus)] if vocab_corpus else None
     folder = prepare(source, out=work_dir() / "model", vocab_corpus=corpus)
     log_metadata({"source": source or "packaged:gemma3-270m-q4_k_m"})
     return ModelDir(folder)

@@ -21,7 +21,7 @@ from toolmodal.tool_tokens import TOOL_TOKENS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_BASE = Path("/work/prepared-base")
-SITE_PACKAGES = REPO_ROOT / ".venv" / "lib" / "python3.11" / "site-packages"
+SITE_PACKAGES = vocab.corpus_paths([".venv/lib/python3*/site-packages"])[0]
 ODD_TEXTS = ["Grüße aus Köln, 東京 в Москве 🎉", "tab\there\n\n  indented  ", "<0x41> <tool_call>",
              "naïve café — “quotes” ½ ≥ ∑", "x" * 300]
 
@@ -53,6 +53,17 @@ def trimmed(tiny_model_dir: Path, corpus: list[str], tmp_path_factory) -> Path:
 def _tokenizers(tiny_model_dir: Path, trimmed: Path) -> tuple[Tokenizer, Tokenizer]:
     return (Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json")),
             Tokenizer.from_file(str(trimmed / "tokenizer.json")))
+
+
+def test_corpus_paths_expand_patterns_and_name_one_that_matches_nothing(tmp_path):
+    assert vocab.corpus_paths(["data/tool_schemas"]) == [REPO_ROOT / "data" / "tool_schemas"]
+    found = vocab.corpus_paths(["data/tool_schemas/weath*"])
+    assert found == [REPO_ROOT / "data" / "tool_schemas" / "weather"]
+    (tmp_path / "b1").write_text("x")
+    (tmp_path / "a1").write_text("x")
+    assert vocab.corpus_paths([str(tmp_path / "?1")]) == [tmp_path / "a1", tmp_path / "b1"]
+    with pytest.raises(FileNotFoundError, match=r"nomatch\*: the pattern matches nothing"):
+        vocab.corpus_paths(["nomatch*"])
 
 
 def test_bpe_steps_rebuild_a_piece() -> None:

@@ -30,6 +30,7 @@ choice of which corpus to use beyond the file walk below; BFCL data is refused o
 from __future__ import annotations
 
 import calendar
+import glob
 import json
 import logging
 import random
@@ -42,6 +43,8 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
+
+from toolmodal.paths import project_path
 
 JSON_MARKS = '"{}[]:,'
 
@@ -93,6 +96,26 @@ def _file_texts(file: Path) -> list[str]:
         if all(isinstance(w, str) for w in words):
             text = "".join(f"{w} {w}\n" for w in words)
     return list(_chunks(text))
+
+
+def corpus_paths(entries: Iterable[str]) -> list[Path]:
+    """A config's corpus entries as paths: a relative one under the project root; a glob pattern
+    as the paths it matches, sorted (`.venv/lib/python3*/site-packages`: whichever Python made
+    the virtual environment).
+
+    Raises:
+        FileNotFoundError: A pattern that matches nothing, named.
+    """
+    paths = []
+    for entry in entries:
+        if not any(char in entry for char in "*?["):
+            paths.append(project_path(entry))
+            continue
+        matches = sorted(Path(p) for p in glob.glob(str(project_path(entry))))
+        if not matches:
+            raise FileNotFoundError(f"vocabulary corpus {entry}: the pattern matches nothing")
+        paths += matches
+    return paths
 
 
 def corpus_texts(paths: Iterable[str | Path], max_chars: int, seed: int = 0) -> list[str]:
