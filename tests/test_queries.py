@@ -123,6 +123,20 @@ def test_questions_end_with_a_question_mark_only():
         assert text.endswith("?") == asks, text
 
 
+def test_chain_request_ends_each_sentence_once():
+    """A value that ends in a stop ("... start without me.") gets no second one."""
+    note = Tool(name="update_note", description="Update a note.",
+                parameters=(Param(name="note_id", type="string", required=True),
+                            Param(name="changes", type="object", required=True, properties=(
+                                Param(name="description", type="string"),))))
+    steps = [(FORECAST, {"location": "Oslo"}, ""),
+             (note, {"changes": {"description": "Running late, start without me."}}, "location")]
+    for seed in range(10):
+        for first in ("", "What's the forecast for Oslo?"):
+            text = queries.chain_query(steps, random.Random(seed), first=first)
+            assert ".." not in text and text.endswith("."), text
+
+
 def test_template_and_schema_requests_join_with_stated_pairs():
     templates = ToolTemplates(FORECAST.name, (parse_template(
         "Will it rain in {location}?[](include_hourly=true)"),), ("",), {})

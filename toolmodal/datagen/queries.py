@@ -230,10 +230,15 @@ def chain_query(steps: list[tuple[Tool, dict[str, Any], str]], rng: random.Rando
         word = "finally" if i == len(steps) - 1 and i > 1 else "then"
         parts.append(f"{word} {action_phrase(tool)} {link}{args_text(tool, args, rng)}")
     if first:
-        return first + " " + " ".join(p[0].upper() + p[1:] + "." for p in parts)
+        return first + " " + " ".join(_full_stop(p[0].upper() + p[1:]) for p in parts)
     opener = rng.choice(data["chain_first"])
-    text = opener + request(steps[0][0], steps[0][1], rng) + ", " + ", ".join(parts) + "."
+    text = _full_stop(opener + request(steps[0][0], steps[0][1], rng) + ", " + ", ".join(parts))
     return text[0].upper() + text[1:]
+
+
+def _full_stop(sentence: str) -> str:
+    """`sentence` ending in one stop (a value may end it already: "... start without me.")."""
+    return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
 
 
 def reasoning_text(kind: str, names: list[str], rng: random.Random, step: int = 0) -> str:
