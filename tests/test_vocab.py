@@ -21,7 +21,6 @@ from toolmodal.tool_tokens import TOOL_TOKENS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_BASE = Path("/work/prepared-base")
-SITE_PACKAGES = vocab.corpus_paths([".venv/lib/python3*/site-packages"])[0]
 ODD_TEXTS = ["Grüße aus Köln, 東京 в Москве 🎉", "tab\there\n\n  indented  ", "<0x41> <tool_call>",
              "naïve café — “quotes” ½ ≥ ∑", "x" * 300]
 
@@ -207,7 +206,8 @@ def test_llama_cpp_tokenizer_agrees(tiny_model_dir, trimmed, corpus, bfcl_dir, t
 def test_real_model_trim(tmp_path: Path, bfcl_dir: Path) -> None:
     if not (REAL_BASE / "config.json").is_file():
         pytest.skip(f"{REAL_BASE} not prepared")
-    texts = vocab.build_corpus([SITE_PACKAGES], 2_000_000, AutoTokenizer.from_pretrained(REAL_BASE))
+    site_packages = vocab.corpus_paths([".venv/lib/python3*/site-packages"])
+    texts = vocab.build_corpus(site_packages, 2_000_000, AutoTokenizer.from_pretrained(REAL_BASE))
     summary = vocab.trim_model_dir(REAL_BASE, tmp_path / "trimmed", texts)
     assert summary["vocab_size_after"] < summary["vocab_size_before"] // 4
     full, small = _tokenizers(REAL_BASE, tmp_path / "trimmed")

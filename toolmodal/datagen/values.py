@@ -303,11 +303,13 @@ def pairs_in_order(params: tuple[Param, ...], args: dict[str, Any]) -> bool:
     `order_pairs` makes drawn values so, a value taken from a tool result or a model's call may
     not be. A pair whose values do not compare (a date that does not parse) is not judged here:
     that is the value checks' failure."""
-    return all(_in_order(args[low.name], low, args[high.name], high)
+    return all(pair_in_order(args[low.name], low, args[high.name], high)
                for low, high in ordered_pairs(params) if low.name in args and high.name in args)
 
 
-def _in_order(a: Any, low: Param, b: Any, high: Param) -> bool:
+def pair_in_order(a: Any, low: Param, b: Any, high: Param) -> bool:
+    """Whether `a` (of `low`) comes before `b` (of `high`); True when they do not compare (a
+    value that does not parse is the date check's failure, not the pair's)."""
     try:
         return sort_key(a, low) < sort_key(b, high)
     except (TypeError, ValueError):

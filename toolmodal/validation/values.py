@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from toolmodal.calls import ToolCall, check_value
 from toolmodal.datagen.patterns import DATE_FORMATS, REFERENCE_DATE, checked_kind
-from toolmodal.datagen.values import date_format, item_param, ordered_pairs, sort_key, words_of
+from toolmodal.datagen.values import (
+    date_format,
+    item_param,
+    ordered_pairs,
+    pair_in_order,
+    words_of,
+)
 from toolmodal.schema import Param, Tool
 
 DATE_WINDOW_YEARS = 3
@@ -123,9 +129,5 @@ def _url_problem(value: str) -> str:
 
 def _check_pair(where: str, low: Param, high: Param, a: Any, b: Any,
                 problems: dict[str, list[str]]) -> None:
-    try:
-        ordered = sort_key(a, low) < sort_key(b, high)
-    except (TypeError, ValueError):
-        return  # a value that does not parse is the date check's failure
-    if not ordered:
+    if not pair_in_order(a, low, b, high):
         problems["pair"].append(f"{where}: {low.name}={a!r} is not before {high.name}={b!r}")
