@@ -24,6 +24,7 @@ from toolmodal.evaluate import (
 )
 from toolmodal.evaluate_plots import write_plots
 from toolmodal.schema import Param, Tool
+from toolmodal.scoring import score_example
 
 WEATHER = Tool(name="get_weather", parameters=(Param(name="city", type="string",
                                                      required=True),))
@@ -110,6 +111,17 @@ def test_refusal_on_a_call_set_scores_zero_and_irrelevance_counts_no_calls():
     assert (stats["irrelevance_accuracy"]["k"], stats["irrelevance_accuracy"]["n"]) == (1, 1)
     assert stats["format_compliance"]["n"] == 0  # well-formed refusals do not inflate format
     assert stats["exact_match"]["low"] == 0.0 and stats["exact_match"]["high"] > 0.7
+
+
+@pytest.mark.parametrize("attempt", [
+    '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"',  # cut at the budget
+    '<tool_call>{"name": "get_weather", "arguments": {"city": Oslo"}}</tool_call>',  # not JSON
+    'Sure.<tool_call>{"name": "charge_charge_charge'])
+def test_a_broken_call_attempt_on_an_irrelevance_row_is_not_a_refusal(attempt: str):
+    rows = [row("i1", "irrelevance", [])]
+    stats = evaluate_rows(ScriptedEngine([attempt]), rows, "none")["stats"]
+    assert (stats["irrelevance_accuracy"]["k"], stats["irrelevance_accuracy"]["n"]) == (0, 1)
+    assert score_example(attempt, [], []).args_fraction == 0.0
 
 
 def test_stopped_after_calls_needs_end_of_turn():

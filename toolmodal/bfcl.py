@@ -9,7 +9,8 @@ compared after `standardize_string` (drop spaces and `,./-_*^`, lowercase, ' -> 
 the possible answer's type instead of the declared type counts as a "variable" and must then be
 among the accepted values verbatim; categories with "parallel" in their name match calls
 order-free (greedy, first valid match, as BFCL), "multiple" and simple categories need exactly
-one call, and "irrelevance" passes exactly when no call is made.
+one call, and "irrelevance" passes exactly when no call is made (as BFCL, an output that does not
+parse as a call counts as none; `toolmodal.eval_metrics` counts such an attempt as a call).
 
 Deliberately left out: Java/JavaScript type conversion, multi-turn and live/executable
 categories, model-specific name mangling (dots to underscores), and prompting (see

@@ -9,7 +9,10 @@ mean across test sets of different meaning:
   not offered), `stopped_after_calls` (end-of-turn right after the calls, no repeated block)
   and `schema_validity`; a refusal is wrong on all of them. `format_compliance` counts the call
   rows whose output attempted a call (a refusal is well-formed text, so it would inflate it).
-- no-call rows (nothing fits): `irrelevance_accuracy`, the no-call rate.
+- no-call rows (nothing fits): `irrelevance_accuracy`, the no-call rate: rows answered without
+  any call block. A call attempt that does not parse (unterminated, not JSON) is a call, not a
+  refusal: counting it as one had made every cpu run's irrelevance figure (8-32%) out of
+  malformed calls only (no run before 2026-11-30 16:00 refused once on the deployed model).
 
 Speed is reported beside them: `latency_s` (mean per-request latency), `rows_per_min` and
 `tokens_per_s` (throughput over the set's wall-clock time).
@@ -39,6 +42,11 @@ def proportion(successes: int, n: int) -> dict[str, float | None]:
             "low": low, "high": high}
 
 
+def declined(score: ExampleScore) -> bool:
+    """The output makes no call and attempts none (no call block, parsed or broken)."""
+    return not score.predicted and score.format_ok
+
+
 def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
     """Stats of every metric defined on these rows (call metrics, irrelevance or both)."""
     calls = [s for s in scores if s.expected]
@@ -52,7 +60,7 @@ def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
         tried = [s for s in calls if s.predicted or not s.format_ok]  # refusals cannot inflate
         stats["format_compliance"] = proportion(sum(s.format_ok for s in tried), len(tried))
     if no_call:
-        stats["irrelevance_accuracy"] = proportion(sum(not s.predicted for s in no_call),
+        stats["irrelevance_accuracy"] = proportion(sum(declined(s) for s in no_call),
                                                    len(no_call))
     return stats
 

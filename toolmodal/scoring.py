@@ -36,7 +36,8 @@ class ExampleScore:
         format_ok: Every call block parsed and nothing but whitespace follows the last call.
         tool_correct: Predicted tool names equal the expected ones as a multiset.
         args_fraction: Mean `argument_credit` over the aligned calls, divided by the larger
-            of the expected and predicted call counts; 1.0 for a correct "no call".
+            of the expected and predicted call counts; 1.0 for a correct "no call" (no
+            call block at all: a broken call attempt is not a "no call").
         args_correct: tool_correct and every expected call matched with exactly its arguments.
         exact: args_correct and no predicted call left over or ill-formed.
         args_matched: Expected arguments reproduced with their exact value (aligned calls).
@@ -145,7 +146,7 @@ def score_example(text: str, tools: list[Tool], expected: list[ToolCall],
     if expected:
         args_fraction = sum(credits) / max(len(expected), len(predicted))
     else:
-        args_fraction = float(not predicted)
+        args_fraction = float(not predicted and parsed.ok)
     return ExampleScore(
         format_ok=format_ok,
         tool_correct=tool_correct,
