@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from toolmodal.schema import Tool
 
@@ -59,6 +59,10 @@ class EngineConfig(BaseModel):
         prefix_cache: Reuse the KV cache of prompt prefixes shared by requests (the system
             prompt and tool block) and order requests so that they are adjacent; False is the
             former one-prompt-at-a-time path (the throughput bench compares the two).
+        call_threshold: The call decision by probability mass (`toolmodal.masking.decision`):
+            the answer's first token may start a call only when the model gives the call-start
+            token at least this probability; None is plain greedy. transformers and llama.cpp
+            (vLLM refuses it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -71,6 +75,7 @@ class EngineConfig(BaseModel):
     any_order: bool = False
     lora: Path | None = None
     prefix_cache: bool = True
+    call_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 from transformers.utils.chat_template_utils import render_jinja_template
 
+from toolmodal.calls import CALL_START
 from toolmodal.engines import EngineConfig, Generation, Request
 from toolmodal.engines.llama_log import route_native_logs
 from toolmodal.masking import grammar
+from toolmodal.masking.decision import withholds_call
 from toolmodal.masking.names import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
 
@@ -235,11 +237,16 @@ class LlamaCppEngine:
     def _generate_one(self, request: Request, prompt: list[int]) -> Generation:
         start = time.perf_counter()
         kwargs: dict = {}
+        processors = []
+        if self.config.call_threshold is not None:
+            processors.append(self._decision_processor(len(prompt)))
         if request.mask == "hard":
             kwargs["grammar"] = self._grammar(request.tools)
         elif request.mask == "soft" and request.tools:
-            kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(
-                [self._soft_processor([t.name for t in request.tools], len(prompt))])
+            processors.append(self._soft_processor([t.name for t in request.tools],
+                                                   len(prompt)))
+        if processors:
+            kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(processors)
         new: list[int] = []
         stopped = False  # counted as a generated token, as the transformers engine does
         if self.config.max_new_tokens > 0:
@@ -285,6 +292,19 @@ class LlamaCppEngine:
                     table.setdefault(text.replace("\u2581", " "), []).append(token_id)
             self._table = table
         return self._table
+
+    def _decision_processor(self, prompt_length: int):
+        """Logits processor of the call decision at the first generated position (runs
+        before the grammar sampler, so it reads the model's own distribution)."""
+        (call_id,) = self.llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)
+        threshold = self.config.call_threshold
+
+        def decide(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            if len(input_ids) == prompt_length and withholds_call(scores, call_id, threshold):
+                scores[call_id] = -np.inf
+            return scores
+
+        return decide
 
     def _soft_processor(self, names: list[str], prompt_length: int):
         """Logits processor adding `soft_bias` to tokens continuing an offered name."""

@@ -18,7 +18,7 @@ cannot leave mid-batch). With `prefix_cache=False` the engine takes the former p
 `generate` over left-padded prompts in request order), kept for the throughput bench.
 
 Deliberately left out: sampling, streaming, multi-device placement, and any way to change the
-logits besides masking (tests patch the model's forward instead).
+logits besides masking and the call decision (tests patch the model's forward instead).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
+from toolmodal.calls import CALL_START
 from toolmodal.engines import MASK_MODES, EngineConfig, Generation, Request
+from toolmodal.masking.decision import withholds_call
 from toolmodal.masking.hard import HardMasker
 from toolmodal.masking.soft import SoftMasker
 from toolmodal.model import load_model, load_tokenizer
@@ -101,6 +103,17 @@ def stack_caches(caches: list[DynamicCache], lengths: list[int]) -> tuple[Dynami
     return merged, mask
 
 
+class FirstCallDecision(LogitsProcessor):
+    """Applies `decide` (the engine's `withhold_call`) at the first generated position."""
+
+    def __init__(self, decide, prompt_length: int) -> None:
+        self.decide = decide
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        return self.decide(scores) if input_ids.shape[1] == self.prompt_length else scores
+
+
 class TransformersEngine:
     """Batched greedy generation with an HF model folder."""
 
@@ -167,14 +180,25 @@ class TransformersEngine:
         return [results[i] for i in range(len(requests))]
 
     def processors(self, batch: list[Request], prompt_length: int) -> list[LogitsProcessor]:
-        """Logits processors for one batch (all rows share the batch's mask mode)."""
+        """Logits processors for one batch (all rows share the batch's mask mode); the call
+        decision, when set, comes first so it reads the model's own distribution."""
         mode = batch[0].mask
         tool_sets = [list(r.tools) for r in batch]
+        first = ([] if self.config.call_threshold is None
+                 else [FirstCallDecision(self.withhold_call, prompt_length)])
         if mode == "hard":
-            return [self.hard_masker.processor(tool_sets)]
+            return first + [self.hard_masker.processor(tool_sets)]
         if mode == "soft":
-            return [self.soft_masker.processor(tool_sets, prompt_length)]
-        return []
+            return first + [self.soft_masker.processor(tool_sets, prompt_length)]
+        return first
+
+    def withhold_call(self, scores: torch.Tensor) -> torch.Tensor:
+        """First-position logits with the call-start token removed where the call decision
+        (`toolmodal.masking.decision`, `config.call_threshold`) withholds it."""
+        call_id = self.tokenizer.convert_tokens_to_ids(CALL_START)
+        rows = withholds_call(scores.float().cpu().numpy(), call_id, self.config.call_threshold)
+        scores[torch.from_numpy(rows).to(scores.device), call_id] = float("-inf")
+        return scores
 
     def _batch(self, batch: list[Request], ids: list[list[int]],
                shared: list[int] | None) -> list[Generation]:
@@ -247,6 +271,8 @@ class TransformersEngine:
             logits = self.model(input_ids=torch.tensor([[row[-1]] for row in ids]),
                                 attention_mask=mask, position_ids=position,
                                 past_key_values=cache, use_cache=True).logits[:, -1]
+            if self.config.call_threshold is not None:
+                logits = self.withhold_call(logits)
             return self._decode_loop(logits, cache, mask, position, started)
 
     def _decode_loop(self, logits: torch.Tensor, cache: DynamicCache, mask: torch.Tensor,

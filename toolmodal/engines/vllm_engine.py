@@ -67,6 +67,9 @@ class VLLMEngine:
         """Start vLLM on the HF model folder (fp32 on CPU, the model's dtype on GPU)."""
         from vllm import LLM
 
+        if config.call_threshold is not None:
+            raise ValueError("call_threshold (the call decision by probability mass) is not "
+                             "implemented for the vLLM engine; use transformers or llamacpp")
         self.config = config
         self.tokenizer = load_tokenizer(model)
         dtype = "float32" if not torch.cuda.is_available() else "auto"
