@@ -17,6 +17,8 @@ from toolmodal.engines import EngineConfig, Request
 from toolmodal.engines.transformers_engine import TransformersEngine
 from toolmodal.masking.decision import call_probability, withholds_call
 from toolmodal.schema import Param, Tool
+from toolmodal.serve.backends import TransformersBackend
+from toolmodal.serve.translate import Plan
 
 WEATHER = Tool(name="get_weather", parameters=(Param(name="city", type="string",
                                                      required=True),))
@@ -62,19 +64,43 @@ def test_transformers_engine_withholds_a_call_below_the_threshold_at_the_first_t
         assert CALL_START in generation.text  # later positions untouched
 
 
+@pytest.mark.parametrize(("threshold", "decides", "first_calls"), [
+    (0.5, True, False), (0.5, False, True), (None, True, True)])
+def test_server_transformers_backend_decides_only_where_the_plan_lets_the_model_choose(
+        tiny_model_dir: Path, monkeypatch, threshold: float | None, decides: bool,
+        first_calls: bool):
+    engine = TransformersEngine(tiny_model_dir, EngineConfig(call_threshold=threshold))
+    call_id = engine.tokenizer.convert_tokens_to_ids(CALL_START)
+    forward = engine.model.forward
+
+    def call_at_40_percent(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits = _logits_with_call_share(out.logits, call_id, 0.4)
+        return out
+
+    monkeypatch.setattr(engine.model, "forward", call_at_40_percent)
+    backend = TransformersBackend(engine)
+    messages = build_prompt("Call a tool.", [WEATHER], "Hi")
+    plan = Plan(messages=messages, tools=[WEATHER], mask="none", allowed=[WEATHER],
+                grammar=None, max_calls=None, max_tokens=2, call_decision=decides)
+    tokens = backend.tokens(plan, backend.prompt_ids(messages))
+    assert (next(tokens) == call_id) is first_calls
+    assert next(tokens) == call_id  # the second position is left alone
+
+
 def test_llama_cpp_decision_processor_acts_at_the_first_position_only():
     from toolmodal.engines.llamacpp import LlamaCppEngine
 
     engine = LlamaCppEngine.__new__(LlamaCppEngine)  # no GGUF: the processor alone
     engine.llm = SimpleNamespace(tokenize=lambda text, add_bos, special: [2])
     engine.config = EngineConfig(call_threshold=0.5)
-    decide = engine._decision_processor(prompt_length=4)
+    decide = engine.decision_processor(prompt_length=4)
     scores = np.log(np.array([0.25, 0.35, 0.4], dtype=np.float32))  # call (id 2) at 40%
     first = decide(np.arange(4), scores.copy())
     assert first[2] == -np.inf and np.argmax(first) == 1
     assert np.array_equal(decide(np.arange(5), scores.copy()), scores)  # later: untouched
     engine.config = EngineConfig(call_threshold=0.39)
-    assert np.argmax(engine._decision_processor(4)(np.arange(4), scores.copy())) == 2
+    assert np.argmax(engine.decision_processor(4)(np.arange(4), scores.copy())) == 2
 
 
 def test_vllm_engine_refuses_the_call_decision(tiny_model_dir: Path):

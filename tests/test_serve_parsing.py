@@ -116,6 +116,10 @@ def test_plan_per_tool_choice():
         "hard", ["get_time"], 1)
     # Every plan offers all tools in the prompt, so the prompt prefix stays the same.
     assert named.messages[0] == auto.messages[0]
+    # Only "auto" with tools leaves the call to the model's decision (call_threshold).
+    required = _plan(tools=[WEATHER], tool_choice="required")
+    assert [p.call_decision for p in (auto, no_tools, forced, named, required)] == [
+        True, False, False, False, False]
 
 
 def test_field_paths_and_type_errors_name_the_field():

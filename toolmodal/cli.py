@@ -95,6 +95,9 @@ def _evaluate(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--batch-size", type=int, default=8, help="questions decoded together")
     predict.add_argument("--lora", default=None,
                          help="llamacpp: LoRA GGUF to apply (e.g. model-q4_k_m.lora.gguf)")
+    predict.add_argument("--call-threshold", type=float, default=None,
+                         help="call only when the first token's call probability reaches this "
+                              "(toolmodal.masking.decision; default: plain greedy)")
     predict.set_defaults(target="evaluate:predict")
     ev = sub.add_parser("eval", help="score BFCL predictions with BFCL's AST rules")
     ev.add_argument("--bfcl", required=True, help="BFCL question file")
@@ -156,6 +159,9 @@ def _serve(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--system-prompt", default="configs/system_prompts/default.yaml",
                        help="YAML prompt variant whose `text` fills the system slot")
     serve.add_argument("--max-tokens", type=int, default=256, help="default generation budget")
+    serve.add_argument("--call-threshold", type=float, default=None,
+                       help='tool_choice "auto": call only when the first token\'s call '
+                            "probability reaches this (e.g. 0.5; default: plain greedy)")
     serve.add_argument("--max-queue", type=int, default=16,
                        help="requests queued or running at most; more get HTTP 503")
     serve.add_argument("--tool-states", type=int, default=8,

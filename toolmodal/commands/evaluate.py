@@ -24,7 +24,8 @@ def predict(args: argparse.Namespace) -> int:
 
     questions = bfcl.load_questions(Path(args.bfcl))[:args.limit]
     config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                          hard_backend=args.backend, lora=args.lora)
+                          hard_backend=args.backend, lora=args.lora,
+                          call_threshold=args.call_threshold)
     engine = load_engine(args.engine, Path(args.model), config)
     started = time.perf_counter()
     lines, generations, _ = predict_bfcl(engine, questions, Path(args.bfcl).name,

@@ -24,7 +24,8 @@ def serve(args: argparse.Namespace) -> int:
     model = Path(args.model)
     engine_name = args.engine or ("llamacpp" if model.suffix == ".gguf" else "transformers")
     engine = load_engine(engine_name, model, EngineConfig(max_new_tokens=args.max_tokens,
-                                                          lora=args.lora))
+                                                          lora=args.lora,
+                                                          call_threshold=args.call_threshold))
     prompt_file = project_path(Path(args.system_prompt))
     config = ServeConfig(system_prompt=yaml.safe_load(prompt_file.read_text("utf-8"))["text"],
                          mask=args.mask, default_max_tokens=args.max_tokens)

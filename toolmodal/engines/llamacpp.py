@@ -239,7 +239,7 @@ class LlamaCppEngine:
         kwargs: dict = {}
         processors = []
         if self.config.call_threshold is not None:
-            processors.append(self._decision_processor(len(prompt)))
+            processors.append(self.decision_processor(len(prompt)))
         if request.mask == "hard":
             kwargs["grammar"] = self._grammar(request.tools)
         elif request.mask == "soft" and request.tools:
@@ -293,7 +293,7 @@ class LlamaCppEngine:
             self._table = table
         return self._table
 
-    def _decision_processor(self, prompt_length: int):
+    def decision_processor(self, prompt_length: int):
         """Logits processor of the call decision at the first generated position (runs
         before the grammar sampler, so it reads the model's own distribution)."""
         (call_id,) = self.llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)

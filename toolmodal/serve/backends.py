@@ -99,11 +99,15 @@ class LlamaCppBackend:
         kwargs: dict = {"temp": 0.0, "top_k": 1}
         if plan.temperature > 0:
             kwargs = {"temp": plan.temperature, "top_k": 0, "top_p": plan.top_p}
+        processors = []
+        if plan.call_decision and self.engine.config.call_threshold is not None:
+            processors.append(self.engine.decision_processor(len(prompt)))
         if plan.grammar is not None:
             kwargs["grammar"] = self._grammar(plan.grammar)
         elif plan.mask == "soft" and plan.allowed:
-            kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(
-                [self._soft([t.name for t in plan.allowed], len(prompt))])
+            processors.append(self._soft([t.name for t in plan.allowed], len(prompt)))
+        if processors:
+            kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(processors)
         if self.states is not None:
             self.tool_blocks[self.states.prepare(prompt)] += 1
         vocab = self.llm._model.vocab
@@ -182,15 +186,20 @@ class TransformersBackend:
                 ids = torch.cat([ids, step], dim=1)
 
     def _processors(self, plan: Plan, prompt_length: int) -> list:
+        from toolmodal.engines.transformers_engine import FirstCallDecision
+
+        first = ([FirstCallDecision(self.engine.withhold_call, prompt_length)]
+                 if plan.call_decision and self.engine.config.call_threshold is not None else [])
         if plan.grammar is not None:
             import xgrammar as xgr
 
             compiled = self._grammars.remember(
                 plan.grammar, lambda: self._xgrammar().compile_grammar(plan.grammar))
-            return [xgr.contrib.hf.LogitsProcessor([compiled])]
+            return first + [xgr.contrib.hf.LogitsProcessor([compiled])]
         if plan.mask == "soft" and plan.allowed:
-            return [self.engine.soft_masker.processor([list(plan.allowed)], prompt_length)]
-        return []
+            return first + [self.engine.soft_masker.processor([list(plan.allowed)],
+                                                              prompt_length)]
+        return first
 
     def _xgrammar(self):
         """xgrammar's compiler for this tokenizer (seconds, built on first use)."""

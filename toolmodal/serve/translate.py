@@ -79,6 +79,8 @@ class Plan:
         max_tokens: Generation budget.
         temperature: 0 for greedy decoding.
         top_p: Nucleus sampling mass (used when temperature > 0).
+        call_decision: tool_choice "auto" with tools: the engine's call decision
+            (`EngineConfig.call_threshold`) may withhold a call at the first token.
     """
 
     messages: list[dict]
@@ -90,6 +92,7 @@ class Plan:
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    call_decision: bool = False
 
 
 class ToolCache:
@@ -201,7 +204,8 @@ def plan_request(request: ChatCompletionRequest, config: ServeConfig,
     return Plan(messages=conversation(request.messages, config.system_prompt, tools),
                 tools=tools, mask=mask, allowed=allowed, grammar=gram, max_calls=max_calls,
                 max_tokens=max_tokens, temperature=request.temperature or 0.0,
-                top_p=request.top_p or 1.0)
+                top_p=request.top_p or 1.0,
+                call_decision=bool(tools) and (request.tool_choice or "auto") == "auto")
 
 
 def _constraint(request: ChatCompletionRequest, config: ServeConfig,

@@ -1,0 +1,87 @@
+"""The call decision by probability mass on a deployed model: plain greedy vs thresholds.
+
+Scores one export (its `model-q4_k_m.gguf` with the `model-q4_k_m.lora.gguf` correction, on
+llama.cpp, as the pipeline's final evaluation runs it) on the same test rows once per
+`--thresholds` value (`none` is plain greedy; a number is `EngineConfig.call_threshold`, see
+`toolmodal.masking.decision`), and prints the pipeline's summary table (each metric with its
+95% Wilson interval), and with `--probe` the first-token call probability per set:
+
+    .venv/bin/python bench/call_decision.py --export EXPORT --data DATASET \\
+        --thresholds none 0.5 --limit 100 [--mask none hard] [--probe]
+
+The call sets show what the decision costs (tool choice on seen and unseen tools), the
+irrelevance set what it gains. Left out: the chain set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+from datasets import load_from_disk  # noqa: E402
+
+from toolmodal.calls import CALL_START  # noqa: E402
+from toolmodal.engines import EngineConfig, load_engine  # noqa: E402
+from toolmodal.evaluate import evaluate_rows  # noqa: E402
+from toolmodal.masking.decision import call_probability  # noqa: E402
+from toolmodal.reports import eval_rows, interval_cells, markdown_table  # noqa: E402
+
+SPLITS = ("test_seen", "test_unseen", "test_irrelevance")
+
+
+def first_call_probabilities(engine, rows: list[dict]) -> list[float]:
+    """P(call-start token) at each row's first generated position (llama.cpp engine)."""
+    llm = engine.llm
+    (call_id,) = llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)
+    out = []
+    for row in rows:
+        llm.reset()
+        llm.eval(engine.prompt_tokens(row["prompt"]))
+        pointer = engine.llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        out.append(float(call_probability(np.ctypeslib.as_array(pointer, (llm.n_vocab(),)),
+                                          call_id)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--thresholds", nargs="+", default=["none", "0.5"])
+    parser.add_argument("--mask", nargs="+", default=["none"], choices=["none", "hard"])
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
+    parser.add_argument("--probe", action="store_true",
+                        help="also print the first-token call probability per set")
+    parser.add_argument("--out", type=Path, default=None, help="write the reports (JSON) here")
+    args = parser.parse_args()
+    data = load_from_disk(str(args.data))
+    sets = {split: list(data[split])[:args.limit] for split in args.splits}
+    reports, table = {}, []
+    for value in args.thresholds:
+        threshold = None if value == "none" else float(value)
+        config = EngineConfig(max_new_tokens=96, batch_size=6, call_threshold=threshold,
+                              lora=args.export / "model-q4_k_m.lora.gguf")
+        engine = load_engine("llamacpp", args.export / "model-q4_k_m.gguf", config)
+        if args.probe and value == args.thresholds[0]:
+            for split, rows in sets.items():
+                p = np.array(first_call_probabilities(engine, rows))
+                print(f"{split}: first-token P(call) mean {p.mean():.3f}, median "
+                      f"{np.median(p):.3f}, below 0.5 on {(p < 0.5).sum()}/{len(p)}", flush=True)
+        report = {"test_sets": {split: {"modes": {mode: evaluate_rows(engine, rows, mode)
+                                                  for mode in args.mask}}
+                                for split, rows in sets.items()}}
+        reports[value] = report
+        table += eval_rows(f"threshold {value}", report)
+        print(markdown_table(interval_cells(table)), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(reports, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
