@@ -103,14 +103,6 @@ def test_llama_cpp_decision_processor_acts_at_the_first_position_only():
     assert np.argmax(engine.decision_processor(4)(np.arange(4), scores.copy())) == 2
 
 
-def test_vllm_engine_refuses_the_call_decision(tiny_model_dir: Path):
-    pytest.importorskip("vllm")
-    from toolmodal.engines.vllm_engine import VLLMEngine
-
-    with pytest.raises(ValueError, match="call_threshold"):
-        VLLMEngine(tiny_model_dir, EngineConfig(call_threshold=0.5))
-
-
 def test_the_threshold_is_a_probability():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="call_threshold"):

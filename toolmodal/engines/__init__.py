@@ -61,8 +61,7 @@ class EngineConfig(BaseModel):
             former one-prompt-at-a-time path (the throughput bench compares the two).
         call_threshold: The call decision by probability mass (`toolmodal.masking.decision`):
             the answer's first token may start a call only when the model gives the call-start
-            token at least this probability; None is plain greedy. transformers and llama.cpp
-            (vLLM refuses it).
+            token at least this probability; None is plain greedy.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -253,10 +253,13 @@ class VLLMBackend:
         structured = (StructuredOutputsParams(grammar=plan.grammar, disable_any_whitespace=True)
                       if plan.grammar is not None else None)
         extra = ({"tool_names": [t.name for t in plan.allowed],
-                  "soft_bias": self.engine.config.soft_bias} if plan.mask == "soft" else None)
+                  "soft_bias": self.engine.config.soft_bias} if plan.mask == "soft" else {})
+        threshold = self.engine.config.call_threshold
+        if plan.call_decision and threshold is not None:
+            extra["call_threshold"] = threshold
         params = SamplingParams(temperature=plan.temperature, top_p=plan.top_p,
                                 max_tokens=plan.max_tokens, stop_token_ids=self.engine.stop_ids,
-                                structured_outputs=structured, extra_args=extra,
+                                structured_outputs=structured, extra_args=extra or None,
                                 skip_special_tokens=True)
         output = self.engine.llm.generate([{"prompt_token_ids": prompt}], params)[0].outputs[0]
         yield from (t for t in output.token_ids if t not in self.engine.stop_ids)
