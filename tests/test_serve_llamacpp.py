@@ -73,3 +73,31 @@ def test_named_tool_choice_on_llama_cpp_forces_the_call(backend):
                  tool_choice={"type": "function", "function": {"name": "ping"}})
     text = backend.detokenize(_generate(backend, plan))
     assert text == '<tool_call>{"name": "ping", "arguments": {}}</tool_call>'
+
+
+def test_call_decision_acts_at_the_first_position_on_llama_cpp(backend, monkeypatch):
+    engine = backend.engine
+    (call_id,) = engine.llm.tokenize(b"<tool_call>", add_bos=False, special=True)
+    monkeypatch.setattr(engine, "config", engine.config.model_copy(
+        update={"call_threshold": 1.0}))  # withheld unless certain
+    seen: list[tuple[int, float]] = []
+    make = engine.decision_processor
+
+    def recording(prompt_length: int):
+        decide = make(prompt_length)
+
+        def wrapped(input_ids, scores):
+            out = decide(input_ids, scores)
+            seen.append((len(input_ids) - prompt_length, float(out[call_id])))
+            return out
+
+        return wrapped
+
+    monkeypatch.setattr(engine, "decision_processor", recording)
+    tokens = _generate(backend, _plan(TOOLS_A, "weather in Oslo?"))
+    assert seen[0] == (0, float("-inf")) and tokens[0] != call_id
+    assert [offset for offset, _ in seen[:3]] == [0, 1, 2]
+    assert all(value > float("-inf") for _, value in seen[1:])  # later positions untouched
+    seen.clear()
+    _generate(backend, _plan(TOOLS_A, "weather in Oslo?", tool_choice="required"))
+    assert seen == []  # a required call is not the model's to decide
