@@ -11,8 +11,8 @@ mean across test sets of different meaning:
   rows whose output attempted a call (a refusal is well-formed text, so it would inflate it).
 - no-call rows (nothing fits): `irrelevance_accuracy`, the no-call rate: rows answered without
   any call block. A call attempt that does not parse (unterminated, not JSON) is a call, not a
-  refusal: counting it as one had made every cpu run's irrelevance figure (8-32%) out of
-  malformed calls only (no run before 2026-11-30 16:00 refused once on the deployed model).
+  refusal: counted as one, until 2026-11-30, it made every run's irrelevance figure (8-32%) out
+  of malformed calls only (the deployed models had never declined once).
 
 Speed is reported beside them: `latency_s` (mean per-request latency), `rows_per_min` and
 `tokens_per_s` (throughput over the set's wall-clock time).
