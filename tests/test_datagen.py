@@ -181,6 +181,8 @@ def test_config_rejects_bad_shares():
         GenerationConfig(phase_shares={"selection": 0.5, "arguments": 0.2, "joint": 0.2})
     with pytest.raises(ValueError, match="unknown keys"):
         GenerationConfig(joint_kinds={"single": 1.0, "magic": 0.0})
+    with pytest.raises(ValueError, match="selection_kinds: unknown keys .'chain'."):
+        GenerationConfig(selection_kinds={"single": 0.8, "chain": 0.2})
 
 
 def test_tools_with_list_or_object_defaults_generate(catalogue):

@@ -162,3 +162,16 @@ def test_generate_and_validate_commands(tmp_path, capsys, tiny_model_dir):
     (out / "card.json").write_text(json.dumps(card))
     assert main(["data", "validate", str(out)]) == 1
     assert json.loads((out / "report.json").read_text())["failed"] == ["prompt_variant_share"]
+
+
+def test_selection_stage_with_declining_rows_generates_and_passes():
+    # Choosing no tool is a selection too: `selection_kinds` may hold irrelevance rows; the
+    # gate's expected no-call share then counts them.
+    catalogue = Catalogue.from_json((DATA / "catalogue.json").read_text())
+    config = GenerationConfig(examples=300, seed=3, selection_kinds={
+        "single": 0.5, "multiple": 0.2, "irrelevance": 0.3})
+    dataset, card = generate_dataset(catalogue, config)
+    declining = [r for r in dataset["selection_train"] if r["kind"] == "irrelevance"]
+    assert declining and all(json.loads(r["expected_calls"]) == [] for r in declining)
+    outcome = validate_dataset(dataset, card, ValidationConfig())
+    assert outcome.success, [(c.name, c.observed) for c in outcome.checks if not c.success]

@@ -21,6 +21,7 @@ from toolmodal.paths import project_path
 
 PHASES = ("selection", "arguments", "joint")
 KINDS = ("single", "parallel", "multiple", "chain", "irrelevance")
+SELECTION_KINDS = ("single", "multiple", "irrelevance")
 TEST_SPLITS = ("test_seen", "test_unseen", "test_chain", "test_irrelevance")
 TRAIN_SPLITS = tuple(f"{p}_{s}" for p in PHASES for s in ("train", "validation"))
 DEFAULT_VARIANT = "default"
@@ -72,6 +73,8 @@ class GenerationConfig(BaseModel):
         seed: Seed of every random choice; the same seed gives the same dataset.
         phase_shares: Share of each phase among training rows (train + validation).
         joint_kinds: Mix of kinds within the joint phase.
+        selection_kinds: Mix of kinds within the selection phase ("single", "multiple" and
+            "irrelevance": choosing no tool is a selection too).
         validation_share: Share of each phase's rows held out as its validation split.
         test_shares: Share of all rows for each test split.
         held_out_share: Share of catalogue tools kept out of every training split (above 0:
@@ -102,6 +105,7 @@ class GenerationConfig(BaseModel):
     phase_shares: dict[str, float] = {"selection": 0.3, "arguments": 0.3, "joint": 0.4}
     joint_kinds: dict[str, float] = {"single": 0.3, "parallel": 0.15, "multiple": 0.15,
                                      "chain": 0.2, "irrelevance": 0.2}
+    selection_kinds: dict[str, float] = {"single": 0.8, "multiple": 0.2}
     validation_share: float = Field(default=0.05, ge=0.0, lt=1.0)
     test_shares: dict[str, float] = {"test_seen": 0.06, "test_unseen": 0.06,
                                      "test_chain": 0.04, "test_irrelevance": 0.04}
@@ -125,6 +129,7 @@ class GenerationConfig(BaseModel):
     def _check_keys(self) -> GenerationConfig:
         _check_shares("phase_shares", self.phase_shares, PHASES)
         _check_shares("joint_kinds", self.joint_kinds, KINDS)
+        _check_shares("selection_kinds", self.selection_kinds, SELECTION_KINDS)
         if set(self.test_shares) != set(TEST_SPLITS):
             raise ValueError(f"test_shares keys must be {list(TEST_SPLITS)}, "
                              f"got {sorted(self.test_shares)}")

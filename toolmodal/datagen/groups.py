@@ -17,8 +17,7 @@ from toolmodal.datagen.config import GenerationConfig
 from toolmodal.datagen.examples import DraftError, Pool, repeatable
 from toolmodal.datagen.repeats import RepeatRules
 
-# kinds drawn per split family (joint uses config.joint_kinds)
-SELECTION_KINDS = {"single": 0.8, "multiple": 0.2}
+# kinds drawn per split family (joint and selection: config.joint_kinds / selection_kinds)
 ARGUMENT_KINDS = {"single": 0.85, "parallel": 0.15}
 TEST_KINDS = {"single": 0.6, "parallel": 0.2, "multiple": 0.2}
 CHAIN_MEAN_ROWS = 2.5  # a chain has 2 or 3 steps
@@ -34,7 +33,7 @@ def group_kinds(split: str, rng: random.Random, config: GenerationConfig) -> lis
     if split.startswith("test"):
         weights = TEST_KINDS
     elif split.startswith("selection"):
-        weights = SELECTION_KINDS
+        weights = config.selection_kinds
     elif split.startswith("arguments"):
         weights = ARGUMENT_KINDS
     else:

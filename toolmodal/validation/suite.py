@@ -119,7 +119,8 @@ def expectations(generation: dict, config: ValidationConfig) -> list[tuple[str, 
     e = gx.expectations
     tol = config.share_tolerance
     phases = generation["phase_shares"]
-    irrelevance = phases["joint"] * generation["joint_kinds"]["irrelevance"]
+    irrelevance = (phases["joint"] * generation["joint_kinds"]["irrelevance"]
+                   + phases["selection"] * generation["selection_kinds"].get("irrelevance", 0.0))
     checks: list[tuple[str, Any]] = [
         ("targets_parse_and_validate", e.ExpectColumnValuesToBeInSet(column="target_ok",
                                                                      value_set=[True])),
