@@ -225,7 +225,8 @@ def test_predict_and_eval_commands(tmp_path: Path, bfcl_dir: Path, monkeypatch, 
     out = tmp_path / "pred.jsonl"
     args = argparse.Namespace(model="x", bfcl=str(question), out=str(out), mask="none",
                               engine="transformers", backend="xgrammar", limit=2,
-                              max_new_tokens=8, batch_size=2, lora=None)
+                              max_new_tokens=8, batch_size=2, lora=None,
+                              call_threshold=None)
     assert commands.predict(args) == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [list(x) for x in lines] == [["id", "calls", "raw"]] * 2
