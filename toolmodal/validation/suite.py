@@ -119,8 +119,10 @@ def expectations(generation: dict, config: ValidationConfig) -> list[tuple[str, 
     e = gx.expectations
     tol = config.share_tolerance
     phases = generation["phase_shares"]
+    # cards written before `selection_kinds` existed had no irrelevance in the selection stage
+    selection = generation.get("selection_kinds", {}).get("irrelevance", 0.0)
     irrelevance = (phases["joint"] * generation["joint_kinds"]["irrelevance"]
-                   + phases["selection"] * generation["selection_kinds"].get("irrelevance", 0.0))
+                   + phases["selection"] * selection)
     checks: list[tuple[str, Any]] = [
         ("targets_parse_and_validate", e.ExpectColumnValuesToBeInSet(column="target_ok",
                                                                      value_set=[True])),
