@@ -66,6 +66,10 @@ PARSE_CASES = [
     (CALL_START + '{"name": "x", "arguments": [1]}' + CALL_END, [], "", ["bad_arguments"]),
     # a missing closing delimiter still yields the call but is flagged
     (CALL_START + '{"name": "x", "arguments": {}}', [("x", {})], "", ["unterminated_call"]),
+    # a call written without its opening token is a broken call, not text
+    ('tool{"name": "x", "arguments": {}}' + CALL_END, [], 'tool{"name": "x", "arguments": {}}'
+     + CALL_END, ["stray_close"]),
+    (_call("a", x=1) + '{"name": "b"}' + CALL_END, [("a", {"x": 1})], "", ["stray_close"]),
     # code in the Python form is never evaluated: a function call as a value is rejected
     (CALL_START + 'f(x=__import__("os").system("true"))' + CALL_END, [], "", ["bad_arguments"]),
     # positional arguments are not part of the format

@@ -116,7 +116,9 @@ def test_refusal_on_a_call_set_scores_zero_and_irrelevance_counts_no_calls():
 @pytest.mark.parametrize("attempt", [
     '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"',  # cut at the budget
     '<tool_call>{"name": "get_weather", "arguments": {"city": Oslo"}}</tool_call>',  # not JSON
-    'Sure.<tool_call>{"name": "charge_charge_charge'])
+    'Sure.<tool_call>{"name": "charge_charge_charge',
+    # the call token withheld by the call decision, the call written anyway
+    'tool{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'])
 def test_a_broken_call_attempt_on_an_irrelevance_row_is_not_a_refusal(attempt: str):
     rows = [row("i1", "irrelevance", [])]
     stats = evaluate_rows(ScriptedEngine([attempt]), rows, "none")["stats"]

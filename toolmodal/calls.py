@@ -50,7 +50,8 @@ class ParsedOutput:
     """What the parser found: reasoning text, the calls that parsed, and what failed.
 
     `errors` holds one "code: detail" string per problem; an empty list means well-formed.
-    Codes: unterminated_call, not_json, not_object, missing_name, bad_arguments, python_syntax.
+    Codes: unterminated_call, stray_close, not_json, not_object, missing_name, bad_arguments,
+    python_syntax.
     """
 
     reasoning: str
@@ -83,14 +84,18 @@ def parse_output(text: str) -> ParsedOutput:
     reasoning = (text if first < 0 else text[:first]).strip()
     calls: list[ToolCall] = []
     errors: list[str] = []
+    closed = 0
     for match in _CALL_RE.finditer(text):
         if not match.group(0).endswith(CALL_END):
             errors.append("unterminated_call: no closing " + CALL_END)
+        closed += match.group(0).endswith(CALL_END)
         call, error = _parse_body(match.group(1).strip())
         if call is not None:
             calls.append(call)
         if error:
             errors.append(error)
+    if text.count(CALL_END) > closed:  # a call written without its opening token
+        errors.append(f"stray_close: {CALL_END} without an opening {CALL_START}")
     return ParsedOutput(reasoning=reasoning, calls=calls, errors=errors)
 
 
