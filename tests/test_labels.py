@@ -149,6 +149,21 @@ def test_no_call_answers_follow_the_variant(generated):
     assert {"few_words", "reason", "sentence"} <= seen_styles
 
 
+def test_the_first_word_is_the_decision(generated):
+    """A no-call answer opens with "No" (small-talk replies aside) and a call row never does, not
+    even its reasoning line: the no-call side has one opening, apart from the call token's."""
+    replies = {r.reply for r in REQUESTS if r.reply}
+    openings = {"no_call": set(), "call": set()}
+    for _, row in _rows(generated, TRAIN_SPLITS):
+        answer = row["completion"][0]["content"]
+        if row["kind"] == "irrelevance" and answer not in replies:
+            openings["no_call"].add(answer.split()[0])
+        elif row["kind"] != "irrelevance":
+            openings["call"].add(answer.split()[0])
+    assert openings["no_call"] == {"No"}
+    assert "No" not in openings["call"] and len(openings["call"]) > 1  # reasoning lines present
+
+
 def test_every_variant_differs_from_the_default_in_its_targets():
     """all_required asked for what the default already does (same targets): merged into it."""
     variants = load_variants(project_path(GenerationConfig().system_prompts_dir))
