@@ -86,9 +86,10 @@ def parse_output(text: str) -> ParsedOutput:
     errors: list[str] = []
     closed = 0
     for match in _CALL_RE.finditer(text):
-        if not match.group(0).endswith(CALL_END):
+        terminated = match.group(0).endswith(CALL_END)
+        closed += terminated
+        if not terminated:
             errors.append("unterminated_call: no closing " + CALL_END)
-        closed += match.group(0).endswith(CALL_END)
         call, error = _parse_body(match.group(1).strip())
         if call is not None:
             calls.append(call)
