@@ -129,8 +129,9 @@ def test_chain_request_ends_each_sentence_once():
                 parameters=(Param(name="note_id", type="string", required=True),
                             Param(name="changes", type="object", required=True, properties=(
                                 Param(name="description", type="string"),))))
-    steps = [(FORECAST, {"location": "Oslo"}, ""),
-             (note, {"changes": {"description": "Running late, start without me."}}, "location")]
+    steps = [(FORECAST, {"location": "Oslo"}, "", ""),
+             (note, {"changes": {"description": "Running late, start without me."}}, "location",
+              "")]
     for seed in range(10):
         for first in ("", "What's the forecast for Oslo?"):
             text = queries.chain_query(steps, random.Random(seed), first=first)

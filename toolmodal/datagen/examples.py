@@ -94,6 +94,13 @@ class DraftError(ValueError):
     """A draft that cannot be built from this pool (counted as a rejection)."""
 
 
+def chained_links(links: list[Link], templates: dict[str, ToolTemplates]) -> list[Link]:
+    """The links whose destination takes a chained value in that parameter (a tool that lists
+    follow-ups takes them in the listed parameters only: `ToolTemplates.takes_chained`)."""
+    return [k for k in links
+            if k.dst.name not in templates or templates[k.dst.name].takes_chained(k.param)]
+
+
 def find_links(tools: list[Tool]) -> list[Link]:
     """All (result field -> parameter) links between tools whose names and types match."""
     links = []
@@ -295,23 +302,23 @@ def chain(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) ->
     stated = [user_requests.draw_arguments(first, tools[0], rng, optional_rate)]
     calls = [ToolCall(tools[0].name, stated[0])]
     results = [execute(calls[0], tools)]
+    steps = [(tools[0], stated[0], "", "")]
+    in_words = []
     for link in links:
-        args = sample_arguments(link.dst, rng, optional_rate)
-        args.pop(link.param, None)
-        stated.append(dict(args))
-        args[link.param] = results[-1][link.field]
+        clause, said_args, words = user_requests.follow_up(
+            pool.templates.get(link.dst.name), link.dst, link.param, rng, optional_rate)
+        steps.append((link.dst, said_args, link.field, clause))
+        in_words.append(words)
+        args = {**said_args, link.param: results[-1][link.field]}
         if not values.pairs_in_order(link.dst.parameters, args):  # an end date before the start
             raise DraftError("label:chain_pair_order")
         calls.append(ToolCall(link.dst.name, args))
         results.append(execute(calls[-1], tools))
-    steps = [(tools[0], stated[0], "")] + [(k.dst, s, k.field)
-                                           for k, s in zip(links, stated[1:], strict=True)]
     opening, said = user_requests.sentence(first, tools[0], stated[0], rng) if first else ("", {
         (0, k) for k in queries.stated_by_phrasing(stated[0])})
     query = queries.chain_query(steps, rng, first=opening)
     offered = offer(tools, pool.offer, n_tools, rng)
     history = list(zip(calls, results, strict=True))
-    said_by_step = [frozenset(said)] + [frozenset((0, k) for k in queries.stated_by_phrasing(s))
-                                        for s in stated[1:]]
+    said_by_step = [frozenset(said)] + [frozenset((0, k) for k in words) for words in in_words]
     return [Draft("chain", query, offered, [calls[i]], tools[0].category, history[:i],
                   chain_steps=len(calls), stated=said_by_step[i]) for i in range(len(calls))]

@@ -35,7 +35,7 @@ from toolmodal.datagen import examples, groups
 from toolmodal.datagen.card import build_card
 from toolmodal.datagen.config import DEFAULT_VARIANT, GenerationConfig, PromptVariant, load_variants
 from toolmodal.datagen.curriculum import difficulty, leaf_count, value_depth
-from toolmodal.datagen.examples import Draft, DraftError, Pool
+from toolmodal.datagen.examples import Draft, DraftError, Pool, chained_links
 from toolmodal.datagen.executor import ExecutionError, result_message
 from toolmodal.datagen.irrelevance import (
     Request,
@@ -158,7 +158,7 @@ def _pools(seen: list, unseen: list, every: list, templates: dict, drawn: DrawnP
     bundled ones repeated (`weighted_targets`, `weighted_links`: at most `max_target_share` go
     to pool tools)."""
     providers = drawn.providers if drawn is not None else []
-    targets, links = seen, chain_links(seen, providers)
+    targets, links = seen, chained_links(chain_links(seen, providers), templates)
     if drawn is not None:
         share = config.real_world_pool.max_target_share
         targets = weighted_targets(seen, providers, share)
@@ -166,7 +166,8 @@ def _pools(seen: list, unseen: list, every: list, templates: dict, drawn: DrawnP
     return {"train": Pool(targets, seen, links, templates=templates),
             "test_seen": Pool(targets, seen, links, templates=templates),
             "test_unseen": Pool(unseen, every, [], templates=templates),
-            "test_chain": Pool(every, every, chain_links(every, providers),
+            "test_chain": Pool(every, every,
+                               chained_links(chain_links(every, providers), templates),
                                templates=templates),
             "test_irrelevance": Pool(unseen, every, [], templates=templates)}
 

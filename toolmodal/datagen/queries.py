@@ -215,22 +215,28 @@ def same_again(tool: Tool, first: dict[str, Any], second: dict[str, Any],
     return rng.choice(phrasing()["same_again"]).format(args=args_text(tool, changed, rng).strip())
 
 
-def chain_query(steps: list[tuple[Tool, dict[str, Any], str]], rng: random.Random,
+def chain_query(steps: list[tuple[Tool, dict[str, Any], str, str]], rng: random.Random,
                 first: str = "") -> str:
-    """Ask for a chain: each later step says which field of the previous result it uses.
+    """Ask for a chain: each later step is its follow-up clause ("then translate it into
+    German"), or, without one, its action and which field of the previous result it uses.
 
     Args:
-        steps: (tool, arguments stated in the query, linked field or "" for the first step).
+        steps: (tool, arguments stated in the query, linked field or "" for the first step,
+            the step's follow-up clause or "").
         first: The first step's request as a sentence (from its templates), or "" to phrase it.
     """
     data = phrasing()
     parts = []
-    for i, (tool, args, field) in enumerate(steps[1:], start=1):
-        link = rng.choice(data["chain_links"]).format(field=_label(field))
+    for i, (tool, args, field, clause) in enumerate(steps[1:], start=1):
         word = "finally" if i == len(steps) - 1 and i > 1 else "then"
+        if clause:
+            parts.append(f"{word} {lower_first(clause)}")
+            continue
+        link = rng.choice(data["chain_links"]).format(field=_label(field))
         parts.append(f"{word} {action_phrase(tool)} {link}{args_text(tool, args, rng)}")
     if first:
-        return first + " " + " ".join(_full_stop(p[0].upper() + p[1:]) for p in parts)
+        return _full_stop(first) + " " + " ".join(_full_stop(p[0].upper() + p[1:])
+                                                   for p in parts)
     opener = rng.choice(data["chain_first"])
     text = _full_stop(opener + request(steps[0][0], steps[0][1], rng) + ", " + ", ".join(parts))
     return text[0].upper() + text[1:]

@@ -9,6 +9,12 @@ style; the format is documented in `data/README.md`, section "Request templates"
 - `[text](param=value)`: literal text that fixes `param` to `value` (see `fixed_value`), e.g.
   `[in Fahrenheit](units=imperial)`; `[](param=value)` fixes a value without text.
 
+A tool's optional `follow_ups` are the later steps of a chain, by the parameter that takes a value
+from the previous call's result: clauses that follow "then" or "finally" ("translate it into
+[German](target_language=de)"), which never say that parameter. A tool that has them takes chained
+values in the listed parameters only (`{}`: in none), so links a person would not make ("list the
+folder at the path of the zip just written") are not drawn.
+
 The call's arguments are exactly the slots and annotations of the chosen expansion. Loading checks
 every template against the catalogue (unknown tools and parameters, required parameters missing
 from some expansion, a parameter set twice, boolean slots, glued slots, `values:` entries that
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -77,6 +83,19 @@ class ToolTemplates:
     templates: tuple[tuple[Node, ...], ...]
     sources: tuple[str, ...]
     values: dict[str, list[Any]]
+    follow_ups: dict[str, tuple[tuple[Node, ...], ...]] | None = field(default=None)
+
+    def follow_up(self, param: str) -> ToolTemplates | None:
+        """The follow-up clauses for a value of `param` from the previous result, as templates
+        to render; None when there are none."""
+        if not self.follow_ups or param not in self.follow_ups:
+            return None
+        return replace(self, templates=self.follow_ups[param], follow_ups=None)
+
+    def takes_chained(self, param: str) -> bool:
+        """Whether a chain may pass a result's value into `param`: always, unless the tool
+        lists its follow-ups (then only the listed parameters)."""
+        return self.follow_ups is None or param in self.follow_ups
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -168,14 +187,18 @@ def fixed_value(node: Fixed, param: Param) -> Any:
 
 # ---------------------------------------------------------------------------------- checking
 
-def check_template(nodes: tuple[Node, ...], tool: Tool) -> list[str]:
-    """Problems of a parsed template against its tool's schema (empty list when fine)."""
+def check_template(nodes: tuple[Node, ...], tool: Tool, given: str = "") -> list[str]:
+    """Problems of a parsed template against its tool's schema (empty list when fine).
+    `given`: the parameter a follow-up takes from the previous result (never said)."""
     names = {p.name for p in tool.parameters}
     problems = []
     for node in _walk(nodes):
         name = node.name if isinstance(node, Slot) else node.param
         if name not in names:
             problems.append(f"unknown parameter {name!r} (parameters: {sorted(names)})")
+        elif name == given:
+            problems.append(f"parameter {name!r} comes from the previous result: a follow-up "
+                            f"never says it")
         elif isinstance(node, Slot) and tool.param(name).type == "boolean":
             problems.append(f"boolean parameter {name!r} as a slot: write "
                             f"[text]({name}=true) instead")
@@ -183,7 +206,7 @@ def check_template(nodes: tuple[Node, ...], tool: Tool) -> list[str]:
             param = tool.param(name)
             problems += [f"annotation {p}" for p in
                          check_value(fixed_value(node, param), param, name)]
-    missing = [n for n in tool.required_names if n not in _always(nodes)]
+    missing = [n for n in tool.required_names if n not in _always(nodes) and n != given]
     if missing:
         problems.append(f"required parameter(s) {missing} missing from some expansion")
     glued = sorted({name for expansion in expand(nodes) for name in _glued(expansion)})
@@ -292,13 +315,26 @@ def load_templates(path: Path, tools: list[Tool]) -> dict[str, ToolTemplates]:
 
 
 def _read_entry(entry: Any, tool: Tool, where: str) -> tuple[ToolTemplates | None, list[str]]:
-    if not isinstance(entry, dict) or not set(entry) <= {"requests", "values"} \
+    if not isinstance(entry, dict) or not set(entry) <= {"requests", "values", "follow_ups"} \
             or not isinstance(entry.get("requests"), list) or not entry["requests"]:
         return None, [f"{where}: expected keys 'requests' (a non-empty list) and optional "
-                      f"'values'"]
+                      f"'values' and 'follow_ups'"]
+    templates, errors = _read_list(entry["requests"], tool, f"{where}: template")
+    values = entry.get("values") or {}
+    errors += _check_values(values, tool, where)
+    follow_ups, problems = _read_follow_ups(entry.get("follow_ups"), tool, where)
+    errors += problems
+    if errors:
+        return None, errors
+    return ToolTemplates(tool.name, templates, tuple(entry["requests"]), values, follow_ups), []
+
+
+def _read_list(texts: list, tool: Tool, where: str,
+               given: str = "") -> tuple[tuple[tuple[Node, ...], ...], list[str]]:
+    """Parse and check a list of templates; `where` names the list in each problem."""
     errors, templates = [], []
-    for number, text in enumerate(entry["requests"], start=1):
-        label = f"{where}: template {number} ({text!r})"
+    for number, text in enumerate(texts, start=1):
+        label = f"{where} {number} ({text!r})"
         if not isinstance(text, str) or not text.strip():
             errors.append(f"{label}: not a non-empty string")
             continue
@@ -307,13 +343,30 @@ def _read_entry(entry: Any, tool: Tool, where: str) -> tuple[ToolTemplates | Non
         except TemplateError as exc:
             errors.append(f"{label}: {exc}")
             continue
-        errors += [f"{label}: {problem}" for problem in check_template(nodes, tool)]
+        errors += [f"{label}: {problem}" for problem in check_template(nodes, tool, given)]
         templates.append(nodes)
-    values = entry.get("values") or {}
-    errors += _check_values(values, tool, where)
-    if errors:
-        return None, errors
-    return ToolTemplates(tool.name, tuple(templates), tuple(entry["requests"]), values), []
+    return tuple(templates), errors
+
+
+def _read_follow_ups(entry: Any, tool: Tool,
+                     where: str) -> tuple[dict[str, tuple] | None, list[str]]:
+    """`follow_ups`: parameter -> non-empty list of clauses; absent gives None."""
+    if entry is None:
+        return None, []
+    if not isinstance(entry, dict):
+        return None, [f"{where}: follow_ups: expected a mapping of parameter -> list"]
+    names = {p.name for p in tool.parameters}
+    parsed, errors = {}, []
+    for param, texts in entry.items():
+        if param not in names:
+            errors.append(f"{where}: follow_ups: unknown parameter {param!r}")
+        elif not isinstance(texts, list) or not texts:
+            errors.append(f"{where}: follow_ups: {param}: expected a non-empty list")
+        else:
+            parsed[param], problems = _read_list(texts, tool, f"{where}: follow_ups: {param}",
+                                                 given=param)
+            errors += problems
+    return parsed, errors
 
 
 def _check_values(values: Any, tool: Tool, where: str) -> list[str]:

@@ -33,6 +33,20 @@ def draw_arguments(templates: ToolTemplates | None, tool: Tool, rng: random.Rand
     return sample_arguments(tool, rng, optional_rate)
 
 
+def follow_up(templates: ToolTemplates | None, tool: Tool, param: str, rng: random.Random,
+              optional_rate: float) -> tuple[str, dict[str, Any], frozenset[str]]:
+    """A later step of a chain, whose `param` takes a value of the previous result: (clause,
+    the arguments it says, those it says in words). The clause comes from the tool's follow-ups
+    ("translate it into German"); without them it is "" and `queries.chain_query` phrases the
+    step from the schema with drawn arguments."""
+    clauses = templates.follow_up(param) if templates is not None else None
+    if clauses is not None:
+        return render_detail(clauses, tool, rng)
+    args = sample_arguments(tool, rng, optional_rate)
+    args.pop(param, None)
+    return "", args, queries.stated_by_phrasing(args)
+
+
 def sentence(templates: ToolTemplates | None, tool: Tool, args: dict[str, Any],
              rng: random.Random, index: int = 0) -> tuple[str, Stated]:
     """A complete request for one call with exactly `args`; `index` is the call's position
