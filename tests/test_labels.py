@@ -24,6 +24,7 @@ from toolmodal.datagen.irrelevance import (
     load_requests,
     split_requests,
 )
+from toolmodal.datagen.reasoning import load_reasoning, reasoning_text
 from toolmodal.datagen.repeats import check_repeat, load_rules
 from toolmodal.ingest import load_catalogue
 from toolmodal.paths import project_path
@@ -285,3 +286,22 @@ def test_request_pool_errors_name_the_entry(tmp_path: Path):
     with pytest.raises(ValueError, match="kind"):
         load_requests(path)
 
+
+
+def test_reasoning_lines_come_from_the_data_file():
+    lines = load_reasoning(project_path("data/requests/reasoning.yaml"))
+    rng = random.Random(0)
+    assert reasoning_text(lines, "multiple", ["a", "b"], rng) == "This needs a and b. "
+    assert reasoning_text(lines, "chain", ["a"], rng, step=1) == lines["chain_next"][0].format(
+        tool="a") + " "
+    assert {reasoning_text(lines, "single", ["get_x"], rng) for _ in range(30)} == {
+        line.format(tool="get_x") + " " for line in lines["single"]}
+
+
+def test_reasoning_file_errors_name_the_file_and_kind(tmp_path: Path):
+    path = tmp_path / "reasoning.yaml"
+    path.write_text("single: ['{tool} fits.']\nparallel: []\nsolo: ['x']\n")
+    with pytest.raises(ValueError) as caught:
+        load_reasoning(path)
+    message = str(caught.value)
+    assert str(path) in message and "'parallel'" in message and "'solo'" in message, message

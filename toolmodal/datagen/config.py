@@ -90,7 +90,8 @@ class GenerationConfig(BaseModel):
             sees them (training packs a group, evaluation reuses its tool block's cache). A chain
             is one group of its steps; a split's last group may be cut short to fit its size.
         requests_dir: Folder of the label data: `irrelevant.yaml` (requests no tool serves),
-            `no_call_answers.yaml` and `parallel_calls.yaml` (relative: to the project root).
+            `no_call_answers.yaml`, `parallel_calls.yaml` and `reasoning.yaml` (the plan shown
+            before calls) (relative: to the project root).
         system_prompts_dir: Folder of system-prompt variant YAMLs (relative: to the project root).
         teacher: Paraphrase queries through an OpenAI-compatible endpoint (see `teacher.py`).
         teacher_share: Share of training queries sent to the teacher when it is on.

@@ -52,7 +52,7 @@ from toolmodal.datagen.pool import (
     weighted_links,
     weighted_targets,
 )
-from toolmodal.datagen.queries import reasoning_text
+from toolmodal.datagen.reasoning import load_reasoning, reasoning_text
 from toolmodal.datagen.repeats import RepeatRules, load_rules
 from toolmodal.datagen.rows import count_tokens, estimate_tokens, pair_key, tool_key
 from toolmodal.datagen.splits import hold_out, split_sizes
@@ -83,6 +83,7 @@ class _Run:
     requests: dict[str, list[Request]]
     answers: dict
     rules: RepeatRules
+    reasoning: dict[str, list[str]]
     keys: set[str] = field(default_factory=set)
     rejections: Counter = field(default_factory=Counter)
     masked: int = 0
@@ -129,7 +130,8 @@ def generate_dataset(catalogue: Catalogue, config: GenerationConfig,
                Teacher.from_env() if config.teacher else None,
                {"train": train_requests, "test": test_requests},
                load_answers(labels / "no_call_answers.yaml"),
-               load_rules(labels / "parallel_calls.yaml"))
+               load_rules(labels / "parallel_calls.yaml"),
+               load_reasoning(labels / "reasoning.yaml"))
     pools = _pools(seen, unseen, list(catalogue.tools), templates, drawn, config)
     splits = {}
     for split, size in split_sizes(config).items():
@@ -313,7 +315,8 @@ def _render(draft: Draft, phase: str, variant: PromptVariant, think: bool, rng: 
         completion = no_call_answer(run.answers, variant.no_call, draft.no_call_action,
                                     draft.no_call_reply, rng)
     else:
-        reasoning = reasoning_text(draft.kind, names, rng, len(draft.history)) if think else ""
+        reasoning = reasoning_text(run.reasoning, draft.kind, names, rng,
+                                   len(draft.history)) if think else ""
         completion = format_output(draft.calls, reasoning, style=variant.style)
     history = []
     for call, result in draft.history:

@@ -245,18 +245,3 @@ def chain_query(steps: list[tuple[Tool, dict[str, Any], str, str]], rng: random.
 def _full_stop(sentence: str) -> str:
     """`sentence` ending in one stop (a value may end it already: "... start without me.")."""
     return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
-
-
-def reasoning_text(kind: str, names: list[str], rng: random.Random, step: int = 0) -> str:
-    """A one-sentence plan shown before the calls."""
-    if kind == "chain" and step > 0:
-        return f"The previous result gives what {names[0]} needs, so I'll call it next. "
-    if kind == "chain":
-        return f"This needs several steps; I'll start with {names[0]}. "
-    if kind == "parallel":
-        return f"Two separate requests for {names[0]}, so I'll call it twice. "
-    if kind == "multiple":
-        return f"This needs {' and '.join(names)}. "
-    return rng.choice([f"{names[0]} matches this request. ", f"I'll use {names[0]} for this. ",
-                       f"The right tool here is {names[0]}. "])
-
