@@ -1,17 +1,17 @@
 """How natural our generated requests read, next to real users' questions (issue 13).
 
     nice .venv/bin/python bench/query_naturalness.py [--model DIR] [--n N] [--schemas DIR]
-        [--save FILE] [--texts FILE]
+        [--kinds KIND ...] [--save FILE] [--texts FILE]
 
 Generates a dataset with the `GenerationConfig` defaults (seed 0) twice: with the request
 templates beside the schemas, and with templates disabled (every request phrased from the schema,
 as for a user's tools without templates). From each it samples N user requests of the rows that
-call tools (single, parallel, multiple, chain; each chain once), only calls to tools that have
-templates, so both groups ask for the same tools. Under the prepared base model it prints the
-median per-token negative log-likelihood (`toolmodal.datagen.naturalness.request_nll`, the text
-scored as a user turn) of each group and of the BFCL sample's questions (reported, never used for
-training), and each group's ratio to BFCL. Goal (issue 13): <= 1.15 templated, <= 1.4
-template-less.
+call tools (single, parallel, multiple, chain; each chain once; `--kinds chain`: chain requests
+only), only calls to tools that have templates, so both groups ask for the same tools. Under the
+prepared base model it prints the median per-token negative log-likelihood
+(`toolmodal.datagen.naturalness.request_nll`, the text scored as a user turn) of each group and
+of the BFCL sample's questions (reported, never used for training), and each group's ratio to
+BFCL. Goal (issue 13): <= 1.15 templated, <= 1.4 template-less.
 
 `--save FILE` writes the sampled requests as JSON ({group: [text, ...]}); `--texts FILE` scores
 such a file instead of generating (e.g. requests saved by an older checkout of the generator).
@@ -38,11 +38,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("/work/prepared-base"))
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--schemas", type=Path, default=REPO / "data" / "tool_schemas")
+    parser.add_argument("--kinds", nargs="+", choices=TOOL_KINDS, default=list(TOOL_KINDS),
+                        help="row kinds whose requests are sampled (default: all call kinds)")
     parser.add_argument("--save", type=Path, help="write the sampled requests as JSON")
     parser.add_argument("--texts", type=Path, help="score this JSON instead of generating")
     args = parser.parse_args()
     groups = (json.loads(args.texts.read_text()) if args.texts
-              else sample_requests(args.schemas, args.n))
+              else sample_requests(args.schemas, args.n, tuple(args.kinds)))
     if args.save:
         args.save.write_text(json.dumps(groups, indent=1, ensure_ascii=False))
     from toolmodal.datagen.naturalness import request_nll
@@ -59,7 +61,7 @@ def main() -> None:
               f"ratio to BFCL {median / bfcl:.3f}{verdict}")
 
 
-def sample_requests(schemas: Path, n: int) -> dict[str, list[str]]:
+def sample_requests(schemas: Path, n: int, kinds: tuple[str, ...]) -> dict[str, list[str]]:
     """N requests per group: with templates, and with templates disabled, same tools."""
     from toolmodal.datagen import GenerationConfig, generate_dataset
     from toolmodal.datagen.templates import catalogue_templates
@@ -70,18 +72,18 @@ def sample_requests(schemas: Path, n: int) -> dict[str, list[str]]:
     groups = {}
     for name, given in (("templated", templates), ("template-less", {})):
         dataset, _ = generate_dataset(catalogue, GenerationConfig(seed=0), templates=given)
-        texts = tool_requests(dataset, set(templates))
+        texts = tool_requests(dataset, set(templates), kinds)
         groups[name] = random.Random(0).sample(texts, min(n, len(texts)))
     return groups
 
 
-def tool_requests(dataset, tools: set[str]) -> list[str]:
-    """The distinct user requests of rows that call only `tools`."""
+def tool_requests(dataset, tools: set[str], kinds: tuple[str, ...]) -> list[str]:
+    """The distinct user requests of rows of `kinds` that call only `tools`."""
     seen: dict[str, None] = {}
     for split in dataset:
         for row in dataset[split]:
             calls = {c["name"] for c in json.loads(row["expected_calls"])}
-            if row["kind"] in TOOL_KINDS and calls and calls <= tools:
+            if row["kind"] in kinds and calls and calls <= tools:
                 user = next(m["content"] for m in row["prompt"] if m["role"] == "user")
                 seen.setdefault(user, None)
     return list(seen)
