@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -83,7 +83,7 @@ class ToolTemplates:
     templates: tuple[tuple[Node, ...], ...]
     sources: tuple[str, ...]
     values: dict[str, list[Any]]
-    follow_ups: dict[str, tuple[tuple[Node, ...], ...]] | None = field(default=None)
+    follow_ups: dict[str, tuple[tuple[Node, ...], ...]] | None = None
 
     def follow_up(self, param: str) -> ToolTemplates | None:
         """The follow-up clauses for a value of `param` from the previous result, as templates
