@@ -287,7 +287,6 @@ def test_request_pool_errors_name_the_entry(tmp_path: Path):
         load_requests(path)
 
 
-
 def test_reasoning_lines_come_from_the_data_file():
     lines = load_reasoning(project_path("data/requests/reasoning.yaml"))
     rng = random.Random(0)

@@ -299,10 +299,10 @@ def chain(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) ->
         links.append(rng.choice(nxt))
     tools = [links[0].src] + [k.dst for k in links]
     first = pool.templates.get(tools[0].name)
-    stated = [user_requests.draw_arguments(first, tools[0], rng, optional_rate)]
-    calls = [ToolCall(tools[0].name, stated[0])]
+    opening_args = user_requests.draw_arguments(first, tools[0], rng, optional_rate)
+    calls = [ToolCall(tools[0].name, opening_args)]
     results = [execute(calls[0], tools)]
-    steps = [(tools[0], stated[0], "", "")]
+    steps = [(tools[0], opening_args, "", "")]
     in_words = []
     for link in links:
         clause, said_args, words = user_requests.follow_up(
@@ -314,8 +314,8 @@ def chain(pool: Pool, rng: random.Random, n_tools: int, optional_rate: float) ->
             raise DraftError("label:chain_pair_order")
         calls.append(ToolCall(link.dst.name, args))
         results.append(execute(calls[-1], tools))
-    opening, said = user_requests.sentence(first, tools[0], stated[0], rng) if first else ("", {
-        (0, k) for k in queries.stated_by_phrasing(stated[0])})
+    opening, said = user_requests.sentence(first, tools[0], opening_args, rng) if first else (
+        "", {(0, k) for k in queries.stated_by_phrasing(opening_args)})
     query = queries.chain_query(steps, rng, first=opening)
     offered = offer(tools, pool.offer, n_tools, rng)
     history = list(zip(calls, results, strict=True))

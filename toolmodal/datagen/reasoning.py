@@ -31,6 +31,7 @@ def reasoning_text(lines: dict[str, list[str]], kind: str, names: list[str],
                    rng: random.Random, step: int = 0) -> str:
     """One line for a row of `kind` calling `names`, with the space before the calls; `step` is
     the chain step (0: the first)."""
-    key = {"chain": "chain_next" if step > 0 else "chain_start"}.get(kind, kind)
-    line = rng.choice(lines[key])
+    if kind == "chain":
+        kind = "chain_next" if step > 0 else "chain_start"
+    line = rng.choice(lines[kind])
     return line.format(tool=names[0], tools=" and ".join(names)) + " "

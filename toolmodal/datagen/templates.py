@@ -353,38 +353,40 @@ def _read_follow_ups(entry: Any, tool: Tool,
     """`follow_ups`: parameter -> non-empty list of clauses; absent gives None."""
     if entry is None:
         return None, []
-    if not isinstance(entry, dict):
-        return None, [f"{where}: follow_ups: expected a mapping of parameter -> list"]
-    names = {p.name for p in tool.parameters}
-    parsed, errors = {}, []
-    for param, texts in entry.items():
-        if param not in names:
-            errors.append(f"{where}: follow_ups: unknown parameter {param!r}")
-        elif not isinstance(texts, list) or not texts:
-            errors.append(f"{where}: follow_ups: {param}: expected a non-empty list")
-        else:
-            parsed[param], problems = _read_list(texts, tool, f"{where}: follow_ups: {param}",
-                                                 given=param)
-            errors += problems
+    lists, errors = _param_lists(entry, tool, f"{where}: follow_ups")
+    parsed = {}
+    for param, texts in lists.items():
+        parsed[param], problems = _read_list(texts, tool, f"{where}: follow_ups: {param}",
+                                             given=param)
+        errors += problems
     return parsed, errors
+
+
+def _param_lists(entry: Any, tool: Tool, where: str) -> tuple[dict[str, list], list[str]]:
+    """A mapping of parameter -> non-empty list (`values`, `follow_ups`): its well-formed
+    entries, and a problem for each other one (`where` names the mapping)."""
+    if not isinstance(entry, dict):
+        return {}, [f"{where}: expected a mapping of parameter -> list"]
+    names = {p.name for p in tool.parameters}
+    lists, errors = {}, []
+    for name, entries in entry.items():
+        if name not in names:
+            errors.append(f"{where}: unknown parameter {name!r}")
+        elif not isinstance(entries, list) or not entries:
+            errors.append(f"{where}: {name}: expected a non-empty list")
+        else:
+            lists[name] = entries
+    return lists, errors
 
 
 def _check_values(values: Any, tool: Tool, where: str) -> list[str]:
     """Each entry fits the parameter (an array parameter also takes single items)."""
-    if not isinstance(values, dict):
-        return [f"{where}: values: expected a mapping of parameter -> list"]
-    names = {p.name for p in tool.parameters}
-    errors = []
-    for name, entries in values.items():
-        if name not in names:
-            errors.append(f"{where}: values: unknown parameter {name!r}")
-        elif not isinstance(entries, list) or not entries:
-            errors.append(f"{where}: values: {name}: expected a non-empty list")
-        else:
-            param = tool.param(name)
-            for value in entries:
-                schema = item_param(param) if is_item(value, param) else param
-                errors += [f"{where}: values: {p}" for p in check_value(value, schema, name)]
+    lists, errors = _param_lists(values, tool, f"{where}: values")
+    for name, entries in lists.items():
+        param = tool.param(name)
+        for value in entries:
+            schema = item_param(param) if is_item(value, param) else param
+            errors += [f"{where}: values: {p}" for p in check_value(value, schema, name)]
     return errors
 
 
