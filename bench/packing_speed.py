@@ -1,12 +1,15 @@
 """Supervised tokens/s: our SFT trainer with shared-prefix packing vs without, on the same rows.
 
-Both runs train the same model (reloaded from disk for each) for the same optimizer steps on the
+Three arms: unpacked (padded rows), packed (one packed sequence per group, all of a batch padded
+into one forward), and packed + `split_packed` (each packed sequence its own forward, no padding).
+
+All arms train the same model (reloaded from disk for each) for the same optimizer steps on the
 same rows, with the same loss: the rows are the first `--steps` batches of the packed trainer's
 own plan over the whole split (groups adjacent, as in a real epoch), so the unpacked trainer sees
 exactly those rows too (its plan orders them by length buckets). Packing is the only difference
-(`SFTStageConfig.packing`). Rows are grouped by the data's `group` column, else by their first
-prompt message (system prompt + tools). Step time excludes model loading and tokenisation.
-`--trainable` applies to both runs (e.g. embeddings_frozen to see packing on top of it).
+(`SFTStageConfig.packing`, `split_packed`). Rows are grouped by the data's `group` column, else by
+their first prompt message (system prompt + tools). Step time excludes model loading and
+tokenisation. `--trainable` applies to all arms (e.g. embeddings_frozen: packing on top of it).
 
     .venv/bin/python -m toolmodal.cli data generate --schemas data/tool_schemas \
         --out /tmp/pack-data --examples 600 --config gen.yaml   # min_tools 2, max_tools 3
@@ -90,22 +93,25 @@ def main() -> None:
                               args.max_length)
     rows = bench_rows(examples, args.batch_size, args.steps, seed=0)
     print(f"{args.split}: {describe(rows, args.batch_size)}; trainable={args.trainable}")
+    arms = {"unpacked": (False, False), "packed": (True, False), "packed+split": (True, True)}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for packing in (False, True):
+        for name, (packing, split) in arms.items():
             config = SFTStageConfig(stage="sft_joint", max_steps=args.steps, packing=packing,
+                                    split_packed=split,
                                     per_device_train_batch_size=args.batch_size,
                                     learning_rate=1e-5, save_steps=10**6, seed=0,
                                     loss_weight_schedule=[], max_length=args.max_length,
                                     trainable=args.trainable)
-            results[packing] = run(args.model, rows, config, Path(tmp) / f"packing-{packing}")
-    print(f"{'trainer':<10}{'sup. tokens':>12}{'step s':>9}{'tokens/s':>10}{'mean nll':>10}")
-    for packing, r in results.items():
-        print(f"{'packed' if packing else 'unpacked':<10}{r['tokens']:>12}{r['seconds']:>9.1f}"
+            results[name] = run(args.model, rows, config, Path(tmp) / name.replace("+", "-"))
+    print(f"{'trainer':<14}{'sup. tokens':>12}{'step s':>9}{'tokens/s':>10}{'mean nll':>10}")
+    for name, r in results.items():
+        print(f"{name:<14}{r['tokens']:>12}{r['seconds']:>9.1f}"
               f"{r['tokens'] / r['seconds']:>10.1f}{r['nll']:>10.4f}")
     speed = {k: r["tokens"] / r["seconds"] for k, r in results.items()}
-    print(f"speed-up (packed / unpacked supervised tokens/s): {speed[True] / speed[False]:.2f}x")
-
+    packed, split = speed["packed"], speed["packed+split"]
+    print(f"speed-up over unpacked (supervised tokens/s): packed {packed / speed['unpacked']:.2f}x,"
+          f" packed+split {split / speed['unpacked']:.2f}x; split / padded {split / packed:.2f}x")
 
 if __name__ == "__main__":
     main()

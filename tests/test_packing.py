@@ -14,7 +14,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from toolmodal.calls import ToolCall, format_output
 from toolmodal.chat import build_prompt
 from toolmodal.schema import Param, Tool
-from toolmodal.training.loss import supervised_loss
+from toolmodal.training.config import SFTStageConfig
+from toolmodal.training.loss import SupervisedLoss, supervised_loss
 from toolmodal.training.masks import IGNORE, EncodedExample
 from toolmodal.training.packing import (
     attention_masks,
@@ -25,7 +26,13 @@ from toolmodal.training.packing import (
     pack_batch,
     shared_prefix,
 )
-from toolmodal.training.sft import collate, encode_rows
+from toolmodal.training.sft import (
+    accumulate,
+    collate,
+    encode_rows,
+    make_accelerator,
+    micro_batches,
+)
 
 WEATHER = Tool(name="get_weather", description="Current weather in a city",
                parameters=(Param(name="city", type="string", required=True),))
@@ -151,3 +158,24 @@ def test_packed_equals_separate(tiny_model_dir, tokenizer, examples, window):
         wide = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
         wide_loss, _, _ = _loss_and_grads(wide, packed_batch, 0.7, 0.3)
         assert abs(float(wide_loss) - float(loss)) > 1e-4
+
+
+@pytest.mark.smoke
+def test_split_packed_step_equals_padded(tiny_model_dir, tokenizer, examples):
+    """One optimizer step's loss, token weight and gradients are the same whether the packed
+    sequences run padded together or one forward each (`split_packed`, no padding)."""
+    steps = []
+    for split in (False, True):
+        config = SFTStageConfig(stage="sft_joint", packing=True, split_packed=split)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        micro = micro_batches(examples, tokenizer.pad_token_id, config)
+        assert [b["input_ids"].shape[0] for b in micro] == ([1, 1] if split else [2])
+        parts = accumulate(make_accelerator(config), SupervisedLoss(model), micro, 0.7, 0.3)
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        steps.append((parts, grads))
+    (ref, ref_grads), (parts, grads) = steps
+    assert (parts.tokens, parts.weight) == (ref.tokens, pytest.approx(ref.weight))
+    torch.testing.assert_close(parts.weighted, ref.weighted, rtol=1e-5, atol=1e-6)
+    assert set(grads) == set(ref_grads)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, ref_grads[name], rtol=1e-4, atol=1e-6, msg=name)

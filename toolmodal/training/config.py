@@ -109,6 +109,10 @@ class SFTStageConfig(_StageConfig):
         True, description="rows sharing system prompt + tools train as one sequence (prefix "
         "once); same rows per step, same loss and gradients, less compute. Needs a model that "
         "takes a dict of 4D masks (Gemma 3 in transformers)")
+    split_packed: bool = Field(
+        False, description="packing: each packed sequence of a micro-batch runs its own forward "
+        "and backward instead of all padded to the longest (same loss and gradients; on a CPU "
+        "padding costs full compute, on a GPU one padded batch keeps the device busier)")
     curve_every_steps: int = Field(
         10, ge=0, description="learning-curve point every N optimizer steps (also at the "
         "start and the end); 0 = no curve")

@@ -94,12 +94,18 @@ def length_batches(lengths: list[int], batch_size: int, bucket_size: int,
     return batches
 
 
-def micro_batch(examples: list[EncodedExample], pad_id: int,
-                packing: bool) -> dict[str, torch.Tensor]:
-    """One micro-batch: one packed sequence per group (`packing`), else padded rows."""
-    if packing:
-        return collate_packed(pack_batch(examples, [e.group for e in examples]), pad_id)
-    return collate(examples, pad_id)
+def micro_batches(examples: list[EncodedExample], pad_id: int,
+                  config: SFTStageConfig) -> list[dict[str, torch.Tensor]]:
+    """The forward passes of one micro-batch: with `packing`, its packed sequences (one per
+    group) padded into one batch, or each on its own with `split_packed` (no padding to the
+    longest; the loss is normalised over the whole step, so the gradients are the same);
+    without packing, the padded rows."""
+    if not config.packing:
+        return [collate(examples, pad_id)]
+    sequences = pack_batch(examples, [e.group for e in examples])
+    if config.split_packed:
+        return [collate_packed([sequence], pad_id) for sequence in sequences]
+    return [collate_packed(sequences, pad_id)]
 
 
 def make_accelerator(config: SFTStageConfig) -> Accelerator:
@@ -297,8 +303,8 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
         began = time.perf_counter()
         tool_w, arg_w = config.loss_weights(step / total_steps)
         first = (step * config.num_processes + rank) * accum  # this process's share
-        micro = [micro_batch([train[i] for i in ids], pad_id, config.packing)
-                 for ids in plan[first:first + accum]]
+        micro = [batch for ids in plan[first:first + accum]
+                 for batch in micro_batches([train[i] for i in ids], pad_id, config)]
         parts = accumulate(accelerator, loss_module, micro, tool_w, arg_w, config.decision_weight)
         grad_norm = accelerator.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
