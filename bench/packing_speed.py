@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--trainable", default="full", choices=["full", "embeddings_frozen",
                                                                  "lora"])
+    parser.add_argument("--arms", default="unpacked,packed,packed+split",
+                        help="comma-separated subset of unpacked, packed, packed+split")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -94,6 +96,7 @@ def main() -> None:
     rows = bench_rows(examples, args.batch_size, args.steps, seed=0)
     print(f"{args.split}: {describe(rows, args.batch_size)}; trainable={args.trainable}")
     arms = {"unpacked": (False, False), "packed": (True, False), "packed+split": (True, True)}
+    arms = {name: arms[name] for name in args.arms.split(",")}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (packing, split) in arms.items():
@@ -109,9 +112,11 @@ def main() -> None:
         print(f"{name:<14}{r['tokens']:>12}{r['seconds']:>9.1f}"
               f"{r['tokens'] / r['seconds']:>10.1f}{r['nll']:>10.4f}")
     speed = {k: r["tokens"] / r["seconds"] for k, r in results.items()}
-    packed, split = speed["packed"], speed["packed+split"]
-    print(f"speed-up over unpacked (supervised tokens/s): packed {packed / speed['unpacked']:.2f}x,"
-          f" packed+split {split / speed['unpacked']:.2f}x; split / padded {split / packed:.2f}x")
+    names = list(speed)
+    for i, name in enumerate(names):
+        for base in names[:i]:
+            print(f"{name} / {base}: {speed[name] / speed[base]:.2f}x supervised tokens/s")
+
 
 if __name__ == "__main__":
     main()
