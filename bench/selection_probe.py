@@ -49,13 +49,15 @@ def main() -> None:
     declines = list(data[args.decline_split].select(range(args.rows)))
     chance = sum(1 / len(json.loads(r["tools"])) for r in rows) / len(rows)
     for path in args.models:
-        picks = choices(path, rows)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        picks = choices(model, tokenizer, rows)
         right = sum(p == g for p, g, _ in picks)
         low, high = wilson_interval(right, len(picks))
         print(f"{path}: ranked choice {right}/{len(picks)} [{100 * low:.0f}-{100 * high:.0f}%], "
               f"chance {100 * chance:.0f}%")
         for name, subset in ((args.split, rows), (args.decline_split, declines)):
-            first = first_token_right(path, subset)
+            first = first_token_right(model, tokenizer, subset)
             low, high = wilson_interval(first, len(subset))
             print(f"  first token right (call or decline) on {name}: {first}/{len(subset)} "
                   f"[{100 * low:.0f}-{100 * high:.0f}%]")
@@ -63,10 +65,8 @@ def main() -> None:
               f"gold position: {dict(sorted(Counter(g for _, g, _ in picks).items()))}")
 
 
-def choices(path: Path, rows: list[dict]) -> list[tuple[int, int, int]]:
+def choices(model, tokenizer, rows: list[dict]) -> list[tuple[int, int, int]]:
     """(chosen position, gold position, tools offered) per row."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     picks = []
     for row in rows:
         names = [tool["name"] for tool in json.loads(row["tools"])]
@@ -78,11 +78,9 @@ def choices(path: Path, rows: list[dict]) -> list[tuple[int, int, int]]:
 
 
 @torch.no_grad()
-def first_token_right(path: Path, rows: list[dict]) -> int:
+def first_token_right(model, tokenizer, rows: list[dict]) -> int:
     """Rows whose argmax first answer token is the gold one (`<tool_call>` or the first token
     of the no-call answer, or of the reasoning line): the decision to call or decline."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     right = 0
     for row in rows:
         prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True,
@@ -90,6 +88,8 @@ def first_token_right(path: Path, rows: list[dict]) -> int:
         ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         full = tokenizer(prompt + row["completion"][0]["content"],
                          add_special_tokens=False)["input_ids"]
+        if full[:len(ids)] != ids:
+            raise ValueError("the answer's first token merges with the prompt's last")
         logits = model(torch.tensor([ids]), logits_to_keep=1).logits[0, -1]
         right += int(logits.argmax()) == full[len(ids)]
     return right
