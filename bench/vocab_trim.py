@@ -181,11 +181,15 @@ def cpu_corpus() -> list[Path]:
     which `make run` fetches with npm, and the installed packages' text files)."""
     from toolmodal.runconfig import load_yaml, overlay_path
 
-    paths = [REPO / p for p in load_yaml(overlay_path("cpu"))["parameters"]["vocab_corpus"]]
+    entries = load_yaml(overlay_path("cpu"))["parameters"]["vocab_corpus"]
+    try:
+        paths = vocab.corpus_paths(entries)
+    except FileNotFoundError as error:
+        raise SystemExit(f"{error}: `make install` installs the packages") from error
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SystemExit(f"missing vocabulary corpus {missing}: `make wordlist` fetches the "
-                         "word lists, `make install` the packages")
+                         "word lists")
     return paths
 
 

@@ -1,6 +1,7 @@
 """Step: compare every evaluation, register the exported model in MLflow and promote it to
 production only if its headline score (mean of call-set exact match and irrelevance accuracy,
-`PromotionConfig.components`) beats the current production version's."""
+`PromotionConfig.components`) beats the current production version's and exceeds
+`PromotionConfig.min_headline`."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def promote_model(base: EvalReport, sft: EvalReport, grpo: EvalReport, exported:
                                                    config.components)
     tracking.log_metrics(metrics, prefix="promotion/")
     decision = tracking.register_and_promote(config.registered_model, exported.model_uri,
-                                             metrics, "headline_score", intervals=intervals)
+                                             metrics, "headline_score", intervals=intervals,
+                                             floor=config.min_headline)
     log_metadata({"promotion": decision})
     return rows, HTMLString(page), decision

@@ -44,6 +44,20 @@ def test_promotes_only_a_better_version(tmp_path: Path):
         tracking.register_and_promote("m", "/models/5", {"held_out_score": 1.0}, "accuracy", uri)
 
 
+def test_a_version_at_or_below_the_floor_is_never_promoted(tmp_path: Path):
+    """Not even into an empty registry: a model that gets nothing right is kept out of
+    production."""
+    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    zero = tracking.register_and_promote("m", "/models/1", {"headline_score": 0.0},
+                                         "headline_score", uri, floor=0.0)
+    assert not zero["promoted"] and zero["previous_production"] is None and zero["floor"] == 0.0
+    first = tracking.register_and_promote("m", "/models/2", {"headline_score": 0.1},
+                                          "headline_score", uri, floor=0.0)
+    assert first["promoted"] and first["version"] == 2
+    production = mlflow.MlflowClient(uri).get_model_version_by_alias("m", tracking.PRODUCTION)
+    assert production.source == "/models/2"
+
+
 def test_logging_without_a_tracked_run_does_nothing(tmp_path: Path):
     assert not tracking.tracking()
     tracking.log_params({"a": {"b": 1}})

@@ -65,6 +65,29 @@ def test_corpus_paths_expand_patterns_and_name_one_that_matches_nothing(tmp_path
         vocab.corpus_paths(["nomatch*"])
 
 
+def _package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_corpus_sample_is_the_same_wherever_the_folder_is_and_whatever_else_it_holds(tmp_path):
+    """A folder sampled under a budget gives the same texts on every machine: where it lives does
+    not matter, and a file added to it takes its own turn without reordering the others."""
+    files = {f"pkg/mod{i}.py": f"text {i}\n" for i in range(40)}
+    here = _package(tmp_path / "a" / "site-packages", files)
+    there = _package(tmp_path / "elsewhere" / "b" / "site-packages", files)
+    budget = 7 * 10  # 10 of the 40 files
+    sample = vocab.corpus_texts([here / "pkg"], budget)
+    assert len(sample) == 10
+    assert vocab.corpus_texts([there / "pkg"], budget) == sample
+    assert sample != [files[f"pkg/mod{i}.py"] for i in range(10)]  # not the sort order
+    _package(there, {"pkg/zz_extra.py": "extra\n"})
+    everything = vocab.corpus_texts([there / "pkg"], 10**6)
+    assert [t for t in everything if t != "extra\n"] == vocab.corpus_texts([here / "pkg"], 10**6)
+
+
 def test_bpe_steps_rebuild_a_piece() -> None:
     ranks = {("a", "b"): 0, ("ab", "c"): 1, ("b", "c"): 2}
     assert vocab._bpe_steps("abc", ranks) == [("a", "b"), ("ab", "c")]

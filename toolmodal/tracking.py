@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 PRODUCTION = "production"
@@ -82,8 +82,10 @@ def log_table(rows: list[dict[str, Any]], name: str) -> None:
 
 def register_and_promote(name: str, source: str, metrics: dict[str, float], key: str,
                          tracking_uri: str | None = None,
-                         intervals: dict[str, dict] | None = None) -> dict[str, Any]:
-    """Register a model version and move the production alias to it if it is better.
+                         intervals: dict[str, dict] | None = None,
+                         floor: float | None = None) -> dict[str, Any]:
+    """Register a model version and move the production alias to it if it is better than the
+    production version and above `floor`.
 
     Args:
         name: Registered model name.
@@ -92,11 +94,13 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
         key: The metric compared (higher is better) with the current production version.
         tracking_uri: Registry URI; None = MLflow's current one (the tracker's, in a step).
         intervals: Count and 95% interval of each metric, copied into the decision record.
+        floor: A `key` value the version must exceed to be promoted at all, even into an
+            empty registry (None: none).
 
     Returns:
-        version, promoted, the compared values, the previous production version (or None) and
-        the intervals. A production version without a `key` tag (scored on another metric)
-        cannot be compared and is replaced.
+        version, promoted, the compared values, the floor, the previous production version
+        (or None) and the intervals. A production version without a `key` tag (scored on
+        another metric) cannot be compared and is replaced.
     """
     client = mlflow.MlflowClient(tracking_uri)
     if key not in metrics:
@@ -111,11 +115,12 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
         tags={k: str(v) for k, v in metrics.items()})
     current = _production(client, name)
     previous = None if current is None or key not in current.tags else float(current.tags[key])
-    promoted = previous is None or metrics[key] > previous
+    above_floor = floor is None or metrics[key] > floor
+    promoted = above_floor and (previous is None or metrics[key] > previous)
     if promoted:
         client.set_registered_model_alias(name, PRODUCTION, version.version)
     return {"version": int(version.version), "promoted": promoted, "metric": key,
-            "value": metrics[key], "production_value": previous,
+            "value": metrics[key], "floor": floor, "production_value": previous,
             "previous_production": None if current is None else int(current.version),
             "intervals": intervals or {}}
 
@@ -141,6 +146,9 @@ class PromotionConfig(BaseModel):
         components: Headline components (keys of an evaluation report's `headline`) whose mean,
             `headline_score`, decides. Exact match on call sets next to irrelevance accuracy:
             a model that never calls scores 1 / len(components) at most.
+        min_headline: The headline a model must exceed to be promoted at all, also into an
+            empty registry; 0.0 keeps out a model that gets no call set row and no irrelevant
+            request right.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -148,6 +156,7 @@ class PromotionConfig(BaseModel):
     registered_model: str = "toolmodal"
     mask: Literal["none", "soft", "hard"] = "none"
     components: list[str] = HEADLINE_COMPONENTS
+    min_headline: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 def headline_metrics(headline: dict[str, dict[str, dict]], mask: str,

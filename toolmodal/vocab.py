@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import calendar
 import glob
+import hashlib
 import json
 import logging
-import random
 import re
 import shutil
 import string
@@ -118,13 +118,21 @@ def corpus_paths(entries: Iterable[str]) -> list[Path]:
     return paths
 
 
+def sample_rank(relative: Path, seed: int) -> str:
+    """A file's place in the sampling order: a seeded hash of its path below the corpus folder's
+    parent (`site-packages/transformers/...`), the same on every machine whatever else the
+    folder holds (a shuffle of the files found would reorder all of them when one is added)."""
+    return hashlib.sha256(f"{seed}:{relative.as_posix()}".encode()).hexdigest()
+
+
 def corpus_texts(paths: Iterable[str | Path], max_chars: int, seed: int = 0) -> list[str]:
     """Read the text files under `paths` into chunks, at most `max_chars` characters in all.
 
     Files named directly are read first, in the given order; the files found in folders follow
-    in a seeded random order, so that a budget smaller than a folder samples all of its
-    subfolders, not only the first in sort order. Files that are not UTF-8 (or not valid JSON
-    for .json) are skipped. A JSON list of strings is read as a word list (`_file_texts`).
+    in the order of `sample_rank`, so that a budget smaller than a folder samples all of its
+    subfolders, not only the first in sort order, and a file's turn never depends on which other
+    files the folder holds. Files that are not UTF-8 (or not valid JSON for .json) are skipped.
+    A JSON list of strings is read as a word list (`_file_texts`).
 
     Args:
         paths: Files or folders (walked for TEXT_SUFFIXES).
@@ -135,8 +143,9 @@ def corpus_texts(paths: Iterable[str | Path], max_chars: int, seed: int = 0) -> 
         The text chunks (each ends at a line end).
     """
     named = [Path(p) for p in paths if Path(p).is_file()]
-    found = [f for p in paths if not Path(p).is_file() for f in _text_files(Path(p))]
-    random.Random(seed).shuffle(found)
+    found = sorted((sample_rank(f.relative_to(Path(p).parent), seed), f)
+                    for p in paths if not Path(p).is_file() for f in _text_files(Path(p)))
+    found = [f for _, f in found]
     texts, total = [], 0
     for file in [f for p in named for f in _text_files(p)] + found:
         try:
