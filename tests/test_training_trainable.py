@@ -56,3 +56,39 @@ def test_grpo_rejects_lora_with_token_rows():
     with pytest.raises(ValueError, match="train_tool_token_rows_only"):
         GRPOStageConfig(trainable="lora")
     assert GRPOStageConfig(trainable="lora", train_tool_token_rows_only=False)
+
+
+def test_decision_rows_train_beside_the_tool_rows(tiny_model_dir, tmp_path):
+    """`train_decision_rows`: the end-of-turn and "No" rows move too, no other frozen row."""
+    from datasets import Dataset, DatasetDict
+    from test_training import _row
+
+    from toolmodal.training.backend import decision_token_ids
+
+    data = DatasetDict({"selection_train": Dataset.from_list([_row(i, "s") for i in range(6)]),
+                        "selection_validation": Dataset.from_list([_row(0, "s")])})
+    config = SFTStageConfig(stage="sft_selection", max_steps=2, per_device_train_batch_size=3,
+                            trainable="embeddings_frozen", train_decision_rows=True,
+                            learning_rate=1e-2)
+    run_stage(tiny_model_dir, data, config, tmp_path / "decision")
+    before, after = _weights(tiny_model_dir), _weights(tmp_path / "decision")
+    rows = set((before[EMB] != after[EMB]).any(dim=1).nonzero().flatten().tolist())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    decision = set(decision_token_ids(tokenizer))
+    assert len(decision) == 2
+    assert decision <= rows <= set(tool_token_ids(tokenizer)) | decision
+
+
+def test_every_no_call_answer_opens_with_the_decline_token(tiny_model_dir):
+    """The decline row trained is the first token of every no-call answer of the bundled data."""
+    from toolmodal.datagen.irrelevance import load_answers
+    from toolmodal.paths import project_path
+    from toolmodal.training.backend import DECLINE_OPENER, decision_token_ids
+
+    answers = load_answers(project_path("data/requests/no_call_answers.yaml"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = [a for style in answers.values() if isinstance(style, dict)
+             for key in ("unserved", "action") for a in style[key]]
+    assert texts and all(t.startswith(DECLINE_OPENER + " ") for t in texts)
+    firsts = {tokenizer.convert_tokens_to_ids(tokenizer.tokenize(t)[0]) for t in texts}
+    assert firsts == {decision_token_ids(tokenizer)[1]}

@@ -26,6 +26,13 @@ from toolmodal.training.trainable import freeze_embeddings_except, has_tool_rows
 
 log = logging.getLogger(__name__)
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# The tokens the two decisions of an answer are written with, besides the call token: stopping
+# (the chat's end of turn, after a call or a no-call answer) and declining (every no-call answer
+# opens with "No", data/requests/no_call_answers.yaml). With the embedding frozen, only the
+# tool-token rows move; a frozen end-of-turn row then has to climb from the base model's
+# log-odds (about -25 nats against a second call after a call) through the body alone.
+END_OF_TURN = "<end_of_turn>"
+DECLINE_OPENER = "No"
 
 
 def load_for_training(model_dir: Path, config: SFTStageConfig | GRPOStageConfig):
@@ -44,8 +51,27 @@ def load_for_training(model_dir: Path, config: SFTStageConfig | GRPOStageConfig)
     if config.trainable == "lora":
         model = get_peft_model(model, lora_config(config, tool_token_ids(tokenizer)))
     if config.trainable == "embeddings_frozen":
-        freeze_embeddings_except(model, tool_token_ids(tokenizer))
+        freeze_embeddings_except(model, trained_row_ids(tokenizer, config))
     return model, tokenizer
+
+
+def trained_row_ids(tokenizer, config: SFTStageConfig | GRPOStageConfig) -> list[int]:
+    """The embedding rows `embeddings_frozen` trains: the tool tokens, and with
+    `train_decision_rows` the `decision_token_ids`."""
+    ids = tool_token_ids(tokenizer)
+    return ids + decision_token_ids(tokenizer) if config.train_decision_rows else ids
+
+
+def decision_token_ids(tokenizer) -> list[int]:
+    """Ids of END_OF_TURN and of the first token the tokenizer writes DECLINE_OPENER with.
+
+    Raises:
+        ValueError: If the tokenizer has no END_OF_TURN token.
+    """
+    end = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    if end is None or end == tokenizer.unk_token_id:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path} has no {END_OF_TURN} token")
+    return [end, tokenizer.convert_tokens_to_ids(tokenizer.tokenize(DECLINE_OPENER)[0])]
 
 
 def tool_token_ids(tokenizer) -> list[int]:
@@ -77,7 +103,7 @@ def _load_unsloth(model_dir: Path, config: SFTStageConfig | GRPOStageConfig):
         model_name=str(model_dir), max_seq_length=unsloth_max_seq_length(config),
         load_in_4bit=False, full_finetuning=config.trainable != "lora", device_map=device_map)
     if config.trainable == "embeddings_frozen":
-        freeze_embeddings_except(model, tool_token_ids(tokenizer))
+        freeze_embeddings_except(model, trained_row_ids(tokenizer, config))
     if config.trainable == "lora":
         model = FastLanguageModel.get_peft_model(
             model, r=config.lora_r, lora_alpha=config.lora_alpha,

@@ -75,6 +75,10 @@ class _StageConfig(BaseModel):
         "(everything but the tied 262k-row embedding/output matrix, whose tool-token rows "
         "train as a small separate matrix merged back on save), lora (adapters; see "
         "train_tool_token_rows_only)")
+    train_decision_rows: bool = Field(
+        False, description="with trainable=embeddings_frozen: also train the rows of the tokens "
+        "a decision is written with (end of turn, the no-call opener: backend.decision_token_ids), "
+        "not only the tool-token rows")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = 0.0
