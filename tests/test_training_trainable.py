@@ -92,3 +92,9 @@ def test_every_no_call_answer_opens_with_the_decline_token(tiny_model_dir):
     assert texts and all(t.startswith(DECLINE_OPENER + " ") for t in texts)
     firsts = {tokenizer.convert_tokens_to_ids(tokenizer.tokenize(t)[0]) for t in texts}
     assert firsts == {decision_token_ids(tokenizer)[1]}
+
+
+def test_decision_rows_need_the_frozen_embedding():
+    with pytest.raises(ValueError, match="train_decision_rows needs trainable: embeddings_frozen"):
+        SFTStageConfig(stage="sft_joint", trainable="full", train_decision_rows=True)
+    assert GRPOStageConfig(trainable="embeddings_frozen", train_decision_rows=True)

@@ -94,6 +94,13 @@ class _StageConfig(BaseModel):
     mixed_precision: Literal["no", "bf16"] = Field(
         "no", description="accelerate's autocast; fp16 is left out (it needs a grad scaler)")
 
+    @model_validator(mode="after")
+    def _decision_rows_need_frozen_embedding(self):
+        if self.train_decision_rows and self.trainable != "embeddings_frozen":
+            raise ValueError("train_decision_rows needs trainable: embeddings_frozen (with "
+                             f"trainable: {self.trainable} it would change nothing)")
+        return self
+
 
 class SFTStageConfig(_StageConfig):
     """One supervised stage of the curriculum (1a selection, 1b arguments, 1c joint)."""
