@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 from datasets import load_from_disk
+from stop_decision import after_first_call  # bench/ is the script's folder
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-CLOSE = "</tool_call>"
 
 
 def main() -> None:
@@ -63,15 +62,6 @@ def main() -> None:
     for name, token in (("<tool_call>", call), ("<end_of_turn>", stop)):
         moved = (w_trained[token] - w_base[token]).norm().item()
         print(f"  row {name}: moved {moved:.4f} (norm {w_base[token].norm().item():.3f})")
-
-
-def after_first_call(tokenizer, row: dict) -> str:
-    """The prompt (chat template, generation prompt) and the gold answer up to its first call's
-    end."""
-    prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True,
-                                           tokenize=False)
-    gold = row["completion"][0]["content"]
-    return prompt + gold[:gold.index(CLOSE) + len(CLOSE)]
 
 
 if __name__ == "__main__":

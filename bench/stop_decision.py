@@ -54,15 +54,21 @@ def next_token_choices(path: Path, rows) -> dict[int, list[tuple[float, float]]]
         n_calls = len(json.loads(row["expected_calls"]))
         if n_calls not in found:
             continue
-        prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True,
-                                               tokenize=False)
-        gold = row["completion"][0]["content"]
-        text = prompt + gold[:gold.index(CLOSE) + len(CLOSE)]
-        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+        ids = tokenizer(after_first_call(tokenizer, row), add_special_tokens=False,
+                        return_tensors="pt").input_ids
         with torch.no_grad():
             probs = torch.softmax(model(ids).logits[0, -1], -1)
         found[n_calls].append((probs[stop].item(), probs[call].item()))
     return found
+
+
+def after_first_call(tokenizer, row: dict) -> str:
+    """The prompt (chat template, generation prompt) and the gold answer up to its first call's
+    end."""
+    prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True,
+                                           tokenize=False)
+    gold = row["completion"][0]["content"]
+    return prompt + gold[:gold.index(CLOSE) + len(CLOSE)]
 
 
 if __name__ == "__main__":
