@@ -131,8 +131,11 @@ def test_stopped_after_calls_needs_end_of_turn():
     ran_out = evaluate_rows(ScriptedEngine([format_output([OSLO])], ended=False), rows, "none")
     assert ran_out["metrics"]["exact_match"] == 1.0
     assert ran_out["metrics"]["stopped_after_calls"] == 0.0  # hit the token budget instead
+    assert (ran_out["stats"]["hit_token_limit"]["k"], ran_out["stats"]["hit_token_limit"]["n"]) \
+        == (1, 1)
     ended = evaluate_rows(ScriptedEngine([format_output([OSLO])]), rows, "none")
     assert ended["metrics"]["stopped_after_calls"] == 1.0
+    assert ended["metrics"]["hit_token_limit"] == 0.0
 
 
 def test_rows_per_kind_when_a_set_mixes_kinds():

@@ -15,7 +15,9 @@ mean across test sets of different meaning:
   of malformed calls only (the deployed models had never declined once).
 
 Speed is reported beside them: `latency_s` (mean per-request latency), `rows_per_min` and
-`tokens_per_s` (throughput over the set's wall-clock time).
+`tokens_per_s` (throughput over the set's wall-clock time). `hit_token_limit` (every row) is the
+share of outputs that ran out of the generation budget instead of ending their turn: when it is
+high, the budget (not only the model) is cutting answers off.
 
 Deliberately left out: scoring one output (`toolmodal.scoring`) and generation.
 """
@@ -66,16 +68,19 @@ def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
 
 
 def set_metrics(scores: list[ExampleScore], seconds: list[float], tokens: list[int],
-                wall_s: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+                ended: list[bool], wall_s: float
+                ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Flat metrics (values, for charts and deltas) and their stats (k, n, interval).
 
     Args:
         scores: One score per row.
         seconds: Per-request latency of each row.
         tokens: Generated tokens of each row.
+        ended: Whether each row's generation ended its turn (False: it hit the token budget).
         wall_s: Wall-clock seconds the whole set took (throughput).
     """
     stats = rate_stats(scores)
+    stats["hit_token_limit"] = proportion(sum(not e for e in ended), len(ended))
     metrics: dict[str, float] = {"n": len(scores)}
     metrics |= {name: s["value"] for name, s in stats.items() if s["n"]}
     metrics["latency_s"] = sum(seconds) / len(seconds) if seconds else 0.0

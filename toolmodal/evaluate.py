@@ -105,7 +105,8 @@ def evaluate_rows(engine: Engine, rows: list[dict], mode: MaskMode) -> dict:
                             g.ended)
               for g, r, row in zip(generations, requests, rows, strict=True)]
     metrics, stats = set_metrics(scores, [g.seconds for g in generations],
-                                 [g.n_new_tokens for g in generations], wall_s)
+                                 [g.n_new_tokens for g in generations],
+                                 [g.ended for g in generations], wall_s)
     examples = [{"id": row["id"], "predicted": list(s.predicted), "expected": list(s.expected),
                  "exact": s.exact, "stopped": s.stopped, "raw": g.text}
                 for row, s, g in zip(rows, scores, generations, strict=True)]
