@@ -17,19 +17,14 @@ from pathlib import Path
 from datasets import load_from_disk
 from transformers import AutoTokenizer
 
+from toolmodal.calls import CALL_START
 from toolmodal.evaluate import TEST_SPLITS
-
-CALL_OPEN = "<tool_call>"
-
-
-def answer(row: dict) -> str:
-    """The gold assistant text of a test row."""
-    return row["completion"][0]["content"]
+from toolmodal.scoring import completion_text
 
 
 def from_first_call(text: str) -> str:
     """The answer from its first call on (the whole text when it has none)."""
-    start = text.find(CALL_OPEN)
+    start = text.find(CALL_START)
     return text if start < 0 else text[start:]
 
 
@@ -52,8 +47,9 @@ def main() -> None:
     print("|---|---|" + "---|" * len(budgets))
     for split in TEST_SPLITS:
         rows = dataset[split].select(range(min(args.rows, len(dataset[split]))))
-        whole = [count(answer(r)) for r in rows]
-        calls = [count(from_first_call(answer(r))) for r in rows]
+        answers = [completion_text(r["completion"]) for r in rows]
+        whole = [count(a) for a in answers]
+        calls = [count(from_first_call(a)) for a in answers]
         cells = [f"{sum(n > b for n in whole)} / {sum(n > b for n in calls)}" for b in budgets]
         print(f"| {split} ({len(rows)}) | {max(whole)} | " + " | ".join(cells) + " |")
 
