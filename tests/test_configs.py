@@ -54,6 +54,18 @@ def test_pipeline_config_validates(name: str, overlays: list[str]):
             TypeAdapter(hints[param]).validate_python(config["parameters"][param])
 
 
+@pytest.mark.parametrize("overlays", OVERLAY_SETS, ids=lambda o: "+".join(o) or "base")
+def test_the_gate_checks_the_answer_budget_the_evaluations_use(overlays: list[str]):
+    from toolmodal.commands.pipeline import pipeline_config
+    from toolmodal.engines import EngineConfig
+
+    parameters = pipeline_config("full", _overlays(overlays))["parameters"]
+    budgets = {parameters[name].get("engine_config", {}).get(
+        "max_new_tokens", EngineConfig().max_new_tokens)
+        for name in ("evaluation", "final_evaluation")}
+    assert budgets == {parameters["validation"]["max_answer_tokens"]}
+
+
 def test_cpu_overlay_is_the_default():
     assert runconfig.DEFAULT_OVERLAYS == ["cpu"]
 

@@ -175,3 +175,35 @@ def test_selection_stage_with_declining_rows_generates_and_passes():
     assert declining and all(json.loads(r["expected_calls"]) == [] for r in declining)
     outcome = validate_dataset(dataset, card, ValidationConfig())
     assert outcome.success, [(c.name, c.observed) for c in outcome.checks if not c.success]
+
+
+def test_answers_longer_than_the_evaluation_budget_fail_the_gate(generated, tiny_model_dir):
+    # A gold answer the evaluation's max_new_tokens cannot hold cannot score: the gate counts
+    # each test split's answers (+1 for the end of turn) and names the rows over the budget.
+    from datasets import DatasetDict
+    from transformers import AutoTokenizer
+
+    from toolmodal.validation.answers import answer_tokens
+
+    splits, card = copy.deepcopy(generated)
+    dataset = DatasetDict({s: rows_to_dataset(rows) for s, rows in splits.items()})
+    lengths = answer_tokens(dataset, AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+    assert set(lengths) == {"test_seen", "test_unseen", "test_chain", "test_irrelevance"}
+    budget = max(n for rows in lengths.values() for _, n in rows)
+
+    def gate(data, share):
+        config = ValidationConfig(max_request_nll=None, max_pool_request_nll=None,
+                                  max_answer_tokens=budget, answer_fit_share=share)
+        outcome = validate_dataset(data, card, config, model_dir=tiny_model_dir)
+        return next(c for c in outcome.checks if c.name == "answers_fit_generation_budget")
+
+    assert gate(dataset, 1.0).success and gate(dataset, 1.0).observed == 1.0
+    row = splits["test_unseen"][0]
+    row["completion"][0]["content"] = "Sure. " * 50 + row["completion"][0]["content"]
+    longer = DatasetDict({s: rows_to_dataset(rows) for s, rows in splits.items()})
+    failed = gate(longer, 1.0)
+    assert not failed.success
+    assert failed.details["rows"][0].startswith(f"test_unseen/{row['id']} (")
+    assert failed.details["splits"]["test_unseen"]["over"] == 1
+    assert failed.observed == pytest.approx(1 - 1 / len(splits["test_unseen"]), abs=1e-4)
+    assert gate(longer, 0.5).success   # one row over: within a looser share

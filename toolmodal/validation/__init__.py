@@ -3,7 +3,8 @@
 `validate_dataset(dataset, card, config, tokenizer)` builds the per-row check frame
 (`checks.py`), runs the named expectation suite (`suite.py`) and returns a `ValidationOutcome`;
 `naturalness_check` bounds how natural the requests read to the base model, when one is
-given; `write_report` writes the self-contained HTML page and the JSON summary (`report.py`).
+given, and `answers.answer_budget_check` how many test answers fit the evaluation's budget;
+`write_report` writes the self-contained HTML page and the JSON summary (`report.py`).
 
 Deliberately left out: loading from disk and exit codes (`toolmodal.commands.data`).
 """
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 from datasets import DatasetDict
 
+from toolmodal.validation.answers import answer_budget_check
 from toolmodal.validation.checks import check_frame
 from toolmodal.validation.report import summary, write_report
 from toolmodal.validation.suite import (
@@ -48,7 +50,8 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         tokenizer: Tokenizer with the project's chat template (what the pipeline passes); None
             uses the estimate in `toolmodal.datagen.rows`.
         model_dir: Base model folder for the naturalness bounds (`config.max_request_nll`,
-            and `max_pool_request_nll` for a real-world pool's rows); None skips them.
+            and `max_pool_request_nll` for a real-world pool's rows) and the answers' budget
+            (`config.max_answer_tokens`, with its tokenizer); None skips them.
     """
     pool = card["real_world_pool"]
     providers = frozenset(pool["providers"] if pool else ())
@@ -57,9 +60,13 @@ def validate_dataset(dataset: DatasetDict, card: dict, config: ValidationConfig,
         "estimate (tool tokens 1 each, other text chars / 3.5)"
     outcome = run_suite(frame, card["config"], config, method)
     if model_dir is not None:
-        natural = _naturalness_checks(frame, providers, Path(model_dir), config)
-        outcome.checks += natural
-        outcome.success = outcome.success and all(c.success for c in natural)
+        with_model = _naturalness_checks(frame, providers, Path(model_dir), config)
+        if config.max_answer_tokens is not None:
+            with_model.append(answer_budget_check(dataset, Path(model_dir),
+                                                  config.max_answer_tokens,
+                                                  config.answer_fit_share))
+        outcome.checks += with_model
+        outcome.success = outcome.success and all(c.success for c in with_model)
     return outcome
 
 

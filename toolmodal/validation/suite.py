@@ -44,6 +44,11 @@ class ValidationConfig(BaseModel):
             tools without an action were dropped they measured 5.87; after, 5.37-5.42 (cpu
             overlay, two draws); the bundled rows of the same data 4.24. None: unchecked.
         naturalness_sample: Requests (training rows, drawn with a fixed seed) scored for each.
+        max_answer_tokens: The evaluation's generation budget (`max_new_tokens`): each test
+            split's gold answers are counted with the base model's tokenizer
+            (`validation.answers`); checked only when the gate is given a model. None:
+            unchecked.
+        answer_fit_share: The least share of a test split's gold answers that must fit it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +59,8 @@ class ValidationConfig(BaseModel):
     max_request_nll: float | None = Field(default=4.6, gt=0.0)
     max_pool_request_nll: float | None = Field(default=5.6, gt=0.0)
     naturalness_sample: int = Field(default=200, ge=1)
+    max_answer_tokens: int | None = Field(default=None, ge=1)
+    answer_fit_share: float = Field(default=0.95, ge=0.0, le=1.0)
 
 
 DESCRIPTIONS = {
@@ -81,6 +88,8 @@ DESCRIPTIONS = {
                            "is within the bound",
     "pool_request_naturalness": "the same for the requests of real-world pool tools, within "
                                 "their own bound",
+    "answers_fit_generation_budget": "at least the configured share of each test split's gold "
+                                     "answers fit the evaluation's max_new_tokens",
     "paired_values_ordered": "paired arguments are ordered (start before end, min below max, "
                              "check-in before check-out...)",
 }
