@@ -123,30 +123,54 @@ CODED = Tool(name="set_code", description="Set a code", parameters=(
     Param(name="level", type="string", required=False, enum=("low", "high"))))
 
 
-@pytest.mark.parametrize("tools", [[WEATHER], TOOLS, TOOLS[1:2], [CODED], [CODED, TOOLS[3]]])
-def test_grammar_forces_a_valid_call(engine, tools: list[Tool]) -> None:
-    """Stopping is banned until a call is closed, so the grammar alone shapes the call."""
-    llama_cpp = engine.llama_cpp
-    prompt = engine.prompt_tokens(build_prompt("", tools, "do it"))
-    eog = [i for i in range(engine.llm.n_vocab())
-           if llama_cpp.llama_vocab_is_eog(engine.llm._model.vocab, i)]
+def _generate(engine, prompt: list[int], processors: list, limit: int, **kwargs) -> list[int]:
+    """Greedy tokens until end of generation or `limit`, stopping banned until a call closes
+    (a random model would stop at once where the grammar allows it)."""
+    llama_cpp, vocab = engine.llama_cpp, engine.llm._model.vocab
+    eog = [i for i in range(engine.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)]
 
     def no_stop_before_a_call(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         if b"</tool_call>" not in engine.llm.detokenize(list(input_ids[len(prompt):])):
             scores[eog] = -np.inf
         return scores
 
+    chain = llama_cpp.LogitsProcessorList([no_stop_before_a_call, *processors])
     new: list[int] = []
-    for token in engine.llm.generate(
-            prompt, temp=0.0, repeat_penalty=1.0, grammar=engine._grammar(tools),
-            logits_processor=llama_cpp.LogitsProcessorList([no_stop_before_a_call])):
-        if token in eog or len(new) == 400:
+    for token in engine.llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0,
+                                     logits_processor=chain, **kwargs):
+        if token in eog or len(new) == limit:
             break
         new.append(token)
+    return new
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], TOOLS, TOOLS[1:2], [CODED], [CODED, TOOLS[3]]])
+def test_grammar_forces_a_valid_call(engine, tools: list[Tool]) -> None:
+    """Stopping is banned until a call is closed, so the grammar alone shapes the call."""
+    prompt = engine.prompt_tokens(build_prompt("", tools, "do it"))
+    new = _generate(engine, prompt, [engine._grammar(tools).processor(len(prompt))], 400)
     text = engine.llm.detokenize(new).decode()
     parsed = parse_output(text)
     assert parsed.errors == [] and parsed.calls, text
     assert all(check_call(call, tools) == [] for call in parsed.calls), text
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], TOOLS, [CODED, TOOLS[3]]])
+@pytest.mark.parametrize("request_text", ["do it", "What's the weather in Oslo?"])
+def test_lazy_grammar_picks_what_the_grammar_sampler_picks(engine, tools, request_text,
+                                                           monkeypatch) -> None:
+    """Tokens must match llama.cpp's grammar sampler over the whole vocabulary at every step.
+    The random fixture's greedy choice is often refused, so the whole-vocabulary branch runs
+    too (the trained model's outputs: `bench/lazy_grammar.py`)."""
+    prompt = engine.prompt_tokens(build_prompt("", tools, request_text))
+    sampler = engine.llama_cpp.LlamaGrammar.from_string(engine.gbnf(tools), verbose=False)
+    lazy = engine._grammar(tools)
+    masked = []
+    full_mask = lazy.mask
+    monkeypatch.setattr(lazy, "mask", lambda scores: masked.append(1) or full_mask(scores))
+    reference = _generate(engine, prompt, [], 64, grammar=sampler)
+    assert _generate(engine, prompt, [lazy.processor(len(prompt))], 64) == reference
+    assert len(reference) > 4 and masked
 
 
 @pytest.mark.slow

@@ -68,9 +68,11 @@ def test_tool_blocks_are_restored_and_answers_do_not_change(backend):
     assert backend.states.bytes_held() > 0
 
 
-def test_named_tool_choice_on_llama_cpp_forces_the_call(backend):
+@pytest.mark.parametrize("temperature", [0.0, 0.8])  # lazy grammar / llama.cpp's sampler
+def test_named_tool_choice_on_llama_cpp_forces_the_call(backend, temperature):
     plan = _plan([*TOOLS_A, NO_PARAMS], "hello", parallel_tool_calls=False, max_tokens=60,
-                 tool_choice={"type": "function", "function": {"name": "ping"}})
+                 tool_choice={"type": "function", "function": {"name": "ping"}},
+                 temperature=temperature)
     text = backend.detokenize(_generate(backend, plan))
     assert text == '<tool_call>{"name": "ping", "arguments": {}}</tool_call>'
 

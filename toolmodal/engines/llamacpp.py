@@ -11,8 +11,10 @@ tokens, so the call delimiters (user-defined tokens) stay and schema tokens go, 
 Masking:
 - soft: a logits processor adds `soft_bias` to the tokens that continue an offered tool name
   at a name position (the same rule and token table logic as `toolmodal.masking.soft`);
-- hard: llama.cpp's grammar sampler over GBNF translated from the xgrammar EBNF of
-  `toolmodal.masking.grammar.ebnf`, so the language is the one every other engine uses. The
+- hard: llama.cpp's grammar engine over GBNF translated from the xgrammar EBNF of
+  `toolmodal.masking.grammar.ebnf`, so the language is the one every other engine uses; it
+  tests the greedy choice first and masks the whole vocabulary only when that choice is
+  refused (`toolmodal.engines.lazy_grammar`: same outputs, a fraction of the cost). The
   translation is mechanical: lookahead assertions (an xgrammar speed hint that never changes
   the language) are dropped, `{m, -1}` becomes `{m,}`, `\\0` becomes `\\x00`, "_" in rule
   names becomes "-", and xgrammar's `Regex("...")` rules (string patterns) are rewritten by
@@ -38,6 +40,7 @@ from transformers.utils.chat_template_utils import render_jinja_template
 
 from toolmodal.calls import CALL_START
 from toolmodal.engines import EngineConfig, Generation, Request
+from toolmodal.engines.lazy_grammar import LazyGrammar
 from toolmodal.engines.llama_log import route_native_logs
 from toolmodal.masking import grammar
 from toolmodal.masking.decision import withholds_call
@@ -212,7 +215,7 @@ class LlamaCppEngine:
             lora_path=None if config.lora is None else str(config.lora))
         self.template = self.llm.metadata["tokenizer.chat_template"]
         self.bos_token = self.llm._model.token_get_text(self.llm.token_bos())
-        self._grammars: dict[str, object] = {}
+        self._grammars: dict[str, LazyGrammar] = {}
         self._table: dict[str, list[int]] | None = None
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
@@ -241,7 +244,7 @@ class LlamaCppEngine:
         if self.config.call_threshold is not None:
             processors.append(self.decision_processor(len(prompt)))
         if request.mask == "hard":
-            kwargs["grammar"] = self._grammar(request.tools)
+            processors.append(self._grammar(request.tools).processor(len(prompt)))
         elif request.mask == "soft" and request.tools:
             processors.append(self._soft_processor([t.name for t in request.tools],
                                                    len(prompt)))
@@ -262,14 +265,17 @@ class LlamaCppEngine:
         return Generation(text=text, n_new_tokens=len(new) + stopped,
                           seconds=time.perf_counter() - start, ended=bool(stopped))
 
-    def _grammar(self, tools: list[Tool]):
-        """The compiled-once GBNF grammar of the output language for this tool set."""
+    def gbnf(self, tools: list[Tool]) -> str:
+        """The GBNF grammar of the output language for this tool set."""
+        return gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
+                                           self.config.any_order))
+
+    def _grammar(self, tools: list[Tool]) -> LazyGrammar:
+        """The built-once grammar sampler of the output language for this tool set."""
         key = grammar.tool_set_key(tools)
         if key not in self._grammars:
-            gbnf = gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
-                                               self.config.any_order))
-            self._check_gbnf(gbnf)
-            self._grammars[key] = self.llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+            self._grammars[key] = LazyGrammar(self.llama_cpp, self.llm._model.vocab,
+                                              self.gbnf(tools), self.llm.n_vocab())
         return self._grammars[key]
 
     def _check_gbnf(self, gbnf: str) -> None:

@@ -8,10 +8,11 @@ way to stop early (client gone, `parallel_tool_calls: false`). So each backend w
 loaded by `toolmodal.engines.load_engine` and uses only its public attributes (the model,
 tokenizer, stop ids, `prompt_tokens`, `token_table`):
 
-- `LlamaCppBackend`: `Llama.generate` on the engine's Llama object. It re-evaluates only what
-  differs from the previous call's tokens, so requests with the same tools skip the tool block;
-  snapshots of recent tool blocks (`toolmodal.serve.kv_states`) extend that to tool sets that
-  take turns.
+- `LlamaCppBackend`: `Llama.generate` on the engine's Llama object (greedy grammars through
+  `toolmodal.engines.lazy_grammar`, sampled ones through llama.cpp's grammar sampler). It
+  re-evaluates only what differs from the previous call's tokens, so requests with the same
+  tools skip the tool block; snapshots of recent tool blocks (`toolmodal.serve.kv_states`)
+  extend that to tool sets that take turns.
 - `TransformersBackend`: a greedy/sampling loop over the model's forward with a KV cache; hard
   masks through xgrammar (whatever `hard_backend` says), soft masks through `SoftMasker`.
 - `VLLMBackend`: one `LLM.generate` call, whose tokens are then handed on at once.
@@ -102,7 +103,9 @@ class LlamaCppBackend:
         processors = []
         if plan.call_decision and self.engine.config.call_threshold is not None:
             processors.append(self.engine.decision_processor(len(prompt)))
-        if plan.grammar is not None:
+        if plan.grammar is not None and plan.temperature == 0:  # greedy: the choice first
+            processors.append(self._lazy_grammar(plan.grammar).processor(len(prompt)))
+        elif plan.grammar is not None:
             kwargs["grammar"] = self._grammar(plan.grammar)
         elif plan.mask == "soft" and plan.allowed:
             processors.append(self._soft([t.name for t in plan.allowed], len(prompt)))
@@ -121,10 +124,19 @@ class LlamaCppBackend:
         return self.llm.detokenize(ids, special=False).decode("utf-8", errors="replace")
 
     def _grammar(self, ebnf: str):
+        """llama-cpp-python's grammar sampler (every token checked; sampling needs it)."""
         from toolmodal.engines.llamacpp import gbnf_from_ebnf
 
         return self._grammars.remember(ebnf, lambda: self.llama_cpp.LlamaGrammar.from_string(
             gbnf_from_ebnf(ebnf), verbose=False))
+
+    def _lazy_grammar(self, ebnf: str):
+        """The greedy path's grammar (`toolmodal.engines.lazy_grammar`), cached apart."""
+        from toolmodal.engines.lazy_grammar import LazyGrammar
+        from toolmodal.engines.llamacpp import gbnf_from_ebnf
+
+        return self._grammars.remember(f"lazy:{ebnf}", lambda: LazyGrammar(
+            self.llama_cpp, self.llm._model.vocab, gbnf_from_ebnf(ebnf), self.llm.n_vocab()))
 
     def _soft(self, names: list[str], prompt_length: int):
         """Logits processor adding the engine's soft bias to tokens continuing a name."""
