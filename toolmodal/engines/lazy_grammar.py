@@ -16,6 +16,7 @@ advances by the token the previous step appended, read from `input_ids`.
 from __future__ import annotations
 
 import ctypes
+import weakref
 
 import numpy as np
 
@@ -41,14 +42,12 @@ class LazyGrammar:
         self.sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
         if not self.sampler:
             raise ValueError(f"llama.cpp rejected the GBNF grammar:\n{gbnf}")
+        # freed with this object, or at exit while llama_cpp's functions still exist
+        weakref.finalize(self, llama_cpp.llama_sampler_free, self.sampler)
         self._one = (llama_cpp.llama_token_data * 1)()
         self._all = (llama_cpp.llama_token_data * n_vocab)()
         self._all_view = np.frombuffer(self._all, dtype=_TOKEN_DATA)
         self._all_view["id"] = np.arange(n_vocab, dtype=np.intc)
-
-    def __del__(self) -> None:
-        if getattr(self, "sampler", None):
-            self.llama_cpp.llama_sampler_free(self.sampler)
 
     def _apply(self, data, size: int) -> None:
         array = self.llama_cpp.llama_token_data_array(
