@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 from toolmodal.calls import CALL_START, check_call, parse_output
 from toolmodal.chat import build_prompt
 from toolmodal.engines import EngineConfig, Request, load_engine
+from toolmodal.engines.lazy_grammar import LazyGrammar
 from toolmodal.engines.llamacpp import gbnf_from_ebnf
 from toolmodal.export import CORRECTION, ExportConfig, export_model
 from toolmodal.export.gguf import check_gguf
@@ -106,7 +107,12 @@ def test_soft_bias_lands_on_name_continuations(engine) -> None:
 @pytest.mark.parametrize("tools", [[WEATHER], TOOLS])
 @pytest.mark.parametrize("reasoning", ["none", "line", "free"])
 def test_llama_cpp_parses_translated_grammar(engine, tools, reasoning) -> None:
-    engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf(tools, reasoning)))
+    _parse(engine, gbnf_from_ebnf(grammar.ebnf(tools, reasoning)))
+
+
+def _parse(engine, gbnf: str) -> None:
+    """Build llama.cpp's sampler for `gbnf` (ValueError, with the grammar, if it is rejected)."""
+    LazyGrammar(engine.llama_cpp, engine.llm._model.vocab, gbnf, engine.llm.n_vocab())
 
 
 def test_every_bundled_tool_grammar_parses(engine) -> None:
@@ -114,7 +120,7 @@ def test_every_bundled_tool_grammar_parses(engine) -> None:
     from toolmodal.ingest import load_catalogue
 
     for tool in load_catalogue([BUNDLED_SCHEMAS]).tools:
-        engine._check_gbnf(gbnf_from_ebnf(grammar.ebnf([tool], "line")))
+        _parse(engine, gbnf_from_ebnf(grammar.ebnf([tool], "line")))
 
 
 # Free strings let a random model write forever; these tools bound every value.

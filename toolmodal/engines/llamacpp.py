@@ -278,14 +278,6 @@ class LlamaCppEngine:
                                               self.gbnf(tools), self.llm.n_vocab())
         return self._grammars[key]
 
-    def _check_gbnf(self, gbnf: str) -> None:
-        """Raise ValueError (with the grammar) unless llama.cpp parses it."""
-        sampler = self.llama_cpp.llama_sampler_init_grammar(
-            self.llm._model.vocab, gbnf.encode("utf-8"), b"root")
-        if not sampler:
-            raise ValueError(f"llama.cpp rejected the GBNF grammar:\n{gbnf}")
-        self.llama_cpp.llama_sampler_free(sampler)
-
     def token_table(self) -> dict[str, list[int]]:
         """Text of every ordinary token ("▁" read as a space) -> ids, built once."""
         if self._table is None:
