@@ -40,7 +40,8 @@ def catalogue():
 
 
 CONFIG = GenerationConfig(examples=400, seed=11, variant_share=1.0, masking_probability=0.3,
-                          min_group_size=3, max_group_size=4)
+                          min_group_size=3, max_group_size=4, min_train_group_size=5,
+                          max_train_group_size=6)
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +257,8 @@ def test_groups_are_adjacent_share_tools_and_prompt_and_have_the_configured_size
                 assert {r["kind"] for r in group} == {"chain"}
                 assert len(group) <= 3 or i == len(groups) - 1
             elif i < len(groups) - 1:  # the split's last group may be cut to fit
-                assert 3 <= len(group) <= 4, (split, group[0]["group"], len(group))
+                low, high = (3, 4) if split.startswith("test") else (5, 6)
+                assert low <= len(group) <= high, (split, group[0]["group"], len(group))
     assert all(len(_groups(list(dataset[s]))) < len(dataset[s]) for s in dataset
                if len(dataset[s]) > 4)
     names = {t.name for t in catalogue.tools}
@@ -268,6 +270,10 @@ def test_groups_are_adjacent_share_tools_and_prompt_and_have_the_configured_size
 def test_group_sizes_config_is_checked():
     with pytest.raises(ValueError, match="min_group_size"):
         GenerationConfig(min_group_size=5, max_group_size=3)
+    with pytest.raises(ValueError, match="min_train_group_size=7 > max_train_group_size=6"):
+        GenerationConfig(min_train_group_size=7)  # max falls back to max_group_size (6)
+    assert GenerationConfig(max_train_group_size=9).group_sizes("joint_train") == (2, 9)
+    assert GenerationConfig(max_train_group_size=9).group_sizes("test_seen") == (2, 6)
 
 
 def test_small_talk_answers_are_replies(generated):

@@ -121,9 +121,24 @@ def test_group_batches_keep_groups_adjacent():
     batches = group_batches(keys, batch_size=3, seed=0)
     order = [i for batch in batches for i in batch]
     assert sorted(order) == list(range(6))
-    for batch in batches:  # a batch holds at most its groups' boundary splits
-        assert len({keys[i] for i in batch}) <= 2
+    assert all(len(batch) <= 3 for batch in batches)
+    for key in "abc":  # every group fits a batch, so each lies whole in one
+        assert sum(any(keys[i] == key for i in batch) for batch in batches) == 1
     assert group_batches(keys, 3, seed=0) == batches
+
+
+def test_group_batches_first_fit_and_large_groups():
+    keys = ["big"] * 10 + ["x"] * 2 + ["y"] * 2 + ["z"] * 3
+    for seed in range(5):
+        batches = group_batches(keys, batch_size=4, seed=seed)
+        assert sorted(i for batch in batches for i in batch) == list(range(17))
+        assert all(len(batch) <= 4 for batch in batches)
+        # 10 rows: pieces of 4, 4 and 2 (the 2 may share its batch with x or y)
+        assert sum(any(keys[i] == "big" for i in batch) for batch in batches) == 3
+        # the small groups stay whole: x and y each in one batch, z in one
+        for key in "xyz":
+            assert sum(any(keys[i] == key for i in batch) for batch in batches) == 1
+        assert len(batches) <= 6  # 17 rows in batches of 4: first fit wastes little
 
 
 def _loss_and_grads(model, batch, tool_w: float, arg_w: float):

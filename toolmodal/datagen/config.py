@@ -89,6 +89,11 @@ class GenerationConfig(BaseModel):
             set (same order) and one system prompt, adjacent in their split, as a deployed app
             sees them (training packs a group, evaluation reuses its tool block's cache). A chain
             is one group of its steps; a split's last group may be cut short to fit its size.
+        min_train_group_size / max_train_group_size: The same for the training and validation
+            splits (None: as above). Larger training groups share one tool block among more
+            rows, and the SFT trainer computes it once per optimizer step's batch
+            (`toolmodal.training.packing.group_batches`), so they buy rows per core-second;
+            the test splits keep the deployed app's sizes.
         requests_dir: Folder of the label data: `irrelevant.yaml` (requests no tool serves),
             `no_call_answers.yaml`, `parallel_calls.yaml` and `reasoning.yaml` (the plan shown
             before calls) (relative: to the project root).
@@ -120,6 +125,8 @@ class GenerationConfig(BaseModel):
     max_attempts: int = Field(default=20, ge=1)
     min_group_size: int = Field(default=2, ge=1)
     max_group_size: int = Field(default=6, ge=1)
+    min_train_group_size: int | None = Field(default=None, ge=1)
+    max_train_group_size: int | None = Field(default=None, ge=1)
     requests_dir: Path = Path("data/requests")
     system_prompts_dir: Path = Path("configs/system_prompts")
     teacher: bool = False
@@ -138,10 +145,20 @@ class GenerationConfig(BaseModel):
             raise ValueError("test_shares add up to 1 or more: nothing left for training")
         if self.min_tools > self.max_tools:
             raise ValueError(f"min_tools={self.min_tools} > max_tools={self.max_tools}")
-        if self.min_group_size > self.max_group_size:
-            raise ValueError(f"min_group_size={self.min_group_size} > "
-                             f"max_group_size={self.max_group_size}")
+        for split in ("train", "test"):
+            low, high = self.group_sizes(split)
+            if low > high:
+                prefix = "" if split == "test" else "train_"
+                raise ValueError(f"min_{prefix}group_size={low} > max_{prefix}group_size={high}")
         return self
+
+    def group_sizes(self, split: str) -> tuple[int, int]:
+        """(min, max) rows per group of `split`: the train sizes, where set, for every split
+        that is not a test split."""
+        if split.startswith("test"):
+            return self.min_group_size, self.max_group_size
+        return (self.min_train_group_size or self.min_group_size,
+                self.max_train_group_size or self.max_group_size)
 
     @classmethod
     def from_yaml(cls, path: Path) -> GenerationConfig:

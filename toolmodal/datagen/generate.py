@@ -8,10 +8,10 @@ the tools are offered around them, then each member is drafted (see `examples`) 
 A group is optionally masked (one renaming for all its members), given a system-prompt variant,
 each member rendered into the chat format (`toolmodal.chat.build_prompt`, targets with
 `calls.format_output`) and verified (format, execution, semantic; then length and duplicates).
-A member that fails is dropped and its reason counted; a group left below `min_group_size` (or a
-chain missing a step) is dropped whole. The split is filled until it has its rows, its last group
-cut short if needed. Every random choice comes from a generator seeded by (seed, split, attempt),
-so the same seed and catalogue give the same dataset.
+A member that fails is dropped and its reason counted; a group left below its split's minimum
+size (`GenerationConfig.group_sizes`; or a chain missing a step) is dropped whole. The split is
+filled until it has its rows, its last group cut short if needed. Every random choice comes from a
+generator seeded by (seed, split, attempt), so the same seed and catalogue give the same dataset.
 
 Deliberately left out: writing to disk (`toolmodal.commands.data`), the card's content
 (`card.py`) and the validation suite (`toolmodal.validation`).
@@ -244,8 +244,8 @@ def _member(kind: str, targets: list, offered: list | None, pool: Pool, rng: ran
 
 def _render_group(split: str, drafts: list[Draft], rng: random.Random,
                   run: _Run) -> list[dict] | None:
-    """Render and verify the members of a group; None when fewer than `min_group_size` (or,
-    for a chain, not every step) pass."""
+    """Render and verify the members of a group; None when fewer than the split's minimum
+    group size (or, for a chain, not every step) pass."""
     if not drafts:
         return None
     training = not split.startswith("test")
@@ -271,7 +271,7 @@ def _render_group(split: str, drafts: list[Draft], rng: random.Random,
             continue
         keys.add(row.pop("_key"))
         rows.append(row)
-    if len(rows) < (len(drafts) if chain else run.config.min_group_size):
+    if len(rows) < (len(drafts) if chain else run.config.group_sizes(split)[0]):
         run.rejections["group:too_few_members"] += 1
         return None
     run.keys.update(keys)
@@ -299,7 +299,7 @@ def _mask_group(drafts: list[Draft], rng: random.Random) -> list[Draft]:
 def _variant(training: bool, rng: random.Random, run: _Run) -> PromptVariant:
     """The group's system prompt. Training groups take a non-default variant while the share of
     variant rows so far is below `variant_share` (a random draw per group would miss the share
-    by far on small datasets: a group is up to `max_group_size` rows)."""
+    by far on small datasets: a group is up to `max_train_group_size` rows)."""
     default = next(v for v in run.variants if v.name == DEFAULT_VARIANT)
     others = [v for v in run.variants if v.name != DEFAULT_VARIANT]
     below = run.variant_rows < run.config.variant_share * (run.training_rows + 1)

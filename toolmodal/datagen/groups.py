@@ -25,7 +25,7 @@ CHAIN_MEAN_ROWS = 2.5  # a chain has 2 or 3 steps
 
 def group_kinds(split: str, rng: random.Random, config: GenerationConfig) -> list[str]:
     """The kinds of a group's members (["chain"] for a chain group)."""
-    size = rng.randint(config.min_group_size, config.max_group_size)
+    size = rng.randint(*config.group_sizes(split))
     if split == "test_chain":
         return ["chain"]
     if split == "test_irrelevance":
@@ -45,9 +45,9 @@ def group_kinds(split: str, rng: random.Random, config: GenerationConfig) -> lis
 
 def chain_group_share(config: GenerationConfig) -> float:
     """Share of joint groups that are chains, so that chain *rows* get `joint_kinds["chain"]`
-    (a chain has ~2.5 rows, another group (min + max) / 2)."""
+    (a chain has ~2.5 rows, another training group (min + max) / 2)."""
     share = config.joint_kinds["chain"]
-    other = (config.min_group_size + config.max_group_size) / 2
+    other = sum(config.group_sizes("joint_train")) / 2
     if share in (0.0, 1.0):
         return share
     return share * other / (share * other + (1 - share) * CHAIN_MEAN_ROWS)

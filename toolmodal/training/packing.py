@@ -96,10 +96,14 @@ def pack_batch(examples: Sequence[EncodedExample], keys: Sequence[str]) -> list[
 
 
 def group_batches(keys: Sequence[str], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of row indices in which the rows of a group are adjacent.
+    """Shuffled batches of row indices made of whole groups where they fit.
 
-    Groups are shuffled, then members within each group; the concatenation is cut into batches
-    of `batch_size` rows (a group may span two batches), and the batches are shuffled.
+    Groups are shuffled, then members within each group; a group larger than `batch_size` is cut
+    into pieces of `batch_size` (and a remainder). Each piece goes into the first batch with room
+    for it (first fit), so a batch holds at most `batch_size` rows and a group's shared prefix is
+    computed once per batch it is in, not once per batch boundary it straddles. A batch may hold
+    fewer rows (a group of 7 where no other piece fits beside it); the loss is normalised per
+    step, so a short batch makes a step of its own size. The batches are shuffled.
     """
     rng = random.Random(seed)
     groups: dict[str, list[int]] = {}
@@ -107,11 +111,16 @@ def group_batches(keys: Sequence[str], batch_size: int, seed: int) -> list[list[
         groups.setdefault(key, []).append(index)
     members = list(groups.values())
     rng.shuffle(members)
-    order = []
+    batches: list[list[int]] = []
     for group in members:
         rng.shuffle(group)
-        order += group
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        for start in range(0, len(group), batch_size):
+            piece = group[start:start + batch_size]
+            room = next((b for b in batches if len(b) + len(piece) <= batch_size), None)
+            if room is None:
+                batches.append(piece)
+            else:
+                room.extend(piece)
     rng.shuffle(batches)
     return batches
 
