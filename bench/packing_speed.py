@@ -66,8 +66,8 @@ def describe(rows: list, batch_size: int) -> str:
     sizes = collections.Counter(collections.Counter(e.group for e in rows).values())
     total = sum(len(e.input_ids) for e in rows)
     packed = 0
-    for i in range(0, len(rows), batch_size):
-        batch = rows[i:i + batch_size]
+    for ids in group_batches([e.group for e in rows], batch_size, seed=0):  # the trainer's plan
+        batch = [rows[i] for i in ids]
         for key in dict.fromkeys(e.group for e in batch):
             members = [e for e in batch if e.group == key]
             n = shared_prefix(members)
