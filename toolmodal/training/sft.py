@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -295,7 +296,7 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
     model.train()
     pad_id = tokenizer.pad_token_id
     curve = _CurvePoints(model, (validation or [])[:config.curve_rows], pad_id, config, logger,
-                         accelerator.is_main_process)
+                         accelerator.is_main_process, plan)
     if start == 0:
         curve.record(0, final=True)
     summary = {"global_step": start, "resumed_from": start, "total_steps": total_steps}
@@ -341,11 +342,12 @@ class _CurvePoints:
     """Records learning-curve points (main process, with validation rows and a period set)."""
 
     def __init__(self, model, rows: list[EncodedExample], pad_id: int, config: SFTStageConfig,
-                 logger: MetricsLogger, main: bool) -> None:
+                 logger: MetricsLogger, main: bool, plan: list[list[int]]) -> None:
         self.model, self.rows, self.pad_id, self.logger = model, rows, pad_id, logger
         self.on = main and bool(rows) and config.curve_every_steps > 0
-        self.rows_per_step = (config.per_device_train_batch_size
-                              * config.gradient_accumulation_steps * config.num_processes)
+        per_step = config.gradient_accumulation_steps * config.num_processes
+        sizes = [sum(map(len, plan[i:i + per_step])) for i in range(0, len(plan), per_step)]
+        self.seen = [0, *itertools.accumulate(sizes)]  # training rows before each step
         self.batch_size, self.every = config.per_device_train_batch_size, config.curve_every_steps
 
     def record(self, step: int, final: bool) -> None:
@@ -355,7 +357,7 @@ class _CurvePoints:
         accuracy = first_call_accuracy(self.model, self.rows, self.pad_id, self.batch_size)
         self.logger.log(step, {"curve_first_call_accuracy": accuracy,
                                "curve_rows": len(self.rows),
-                               "examples_seen": step * self.rows_per_step})
+                               "examples_seen": self.seen[step]})
 
 
 def write_done(out: Path, summary: dict) -> None:
