@@ -47,21 +47,13 @@ from toolmodal.training import sft  # noqa: E402
 from toolmodal.training.backend import load_for_training  # noqa: E402
 from toolmodal.training.config import SFTStageConfig  # noqa: E402
 from toolmodal.training.metrics import MetricsLogger, read_metrics  # noqa: E402
-from toolmodal.training.packing import group_batches, pack_batch  # noqa: E402
+from toolmodal.training.packing import group_batches, pack_batch, shuffled_groups  # noqa: E402
 
 
 def straddling_batches(keys: Sequence[str], batch_size: int, seed: int) -> list[list[int]]:
     """The former batching: shuffled groups concatenated and cut every `batch_size` rows."""
     rng = random.Random(seed)
-    groups: dict[str, list[int]] = {}
-    for index, key in enumerate(keys):
-        groups.setdefault(key, []).append(index)
-    members = list(groups.values())
-    rng.shuffle(members)
-    order = []
-    for group in members:
-        rng.shuffle(group)
-        order += group
+    order = [i for group in shuffled_groups(keys, rng) for i in group]
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches

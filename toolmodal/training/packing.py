@@ -95,6 +95,18 @@ def pack_batch(examples: Sequence[EncodedExample], keys: Sequence[str]) -> list[
     return [pack(members) for members in groups.values()]
 
 
+def shuffled_groups(keys: Sequence[str], rng: random.Random) -> list[list[int]]:
+    """Row indices per distinct key, the groups shuffled, then the members within each."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    members = list(groups.values())
+    rng.shuffle(members)
+    for group in members:
+        rng.shuffle(group)
+    return members
+
+
 def group_batches(keys: Sequence[str], batch_size: int, seed: int) -> list[list[int]]:
     """Shuffled batches of row indices made of whole groups where they fit.
 
@@ -106,14 +118,8 @@ def group_batches(keys: Sequence[str], batch_size: int, seed: int) -> list[list[
     step, so a short batch makes a step of its own size. The batches are shuffled.
     """
     rng = random.Random(seed)
-    groups: dict[str, list[int]] = {}
-    for index, key in enumerate(keys):
-        groups.setdefault(key, []).append(index)
-    members = list(groups.values())
-    rng.shuffle(members)
     batches: list[list[int]] = []
-    for group in members:
-        rng.shuffle(group)
+    for group in shuffled_groups(keys, rng):
         for start in range(0, len(group), batch_size):
             piece = group[start:start + batch_size]
             room = next((b for b in batches if len(b) + len(piece) <= batch_size), None)
