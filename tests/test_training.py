@@ -22,7 +22,7 @@ from toolmodal.scoring import completion_text
 from toolmodal.training import grpo
 from toolmodal.training.config import GRPOStageConfig, SFTStageConfig
 from toolmodal.training.grpo import tied_groups
-from toolmodal.training.masks import DECISION, IGNORE
+from toolmodal.training.masks import DECISION, IGNORE, EncodedExample
 from toolmodal.training.metrics import MetricsLogger, read_metrics
 from toolmodal.training.run import run_stage, stage_splits
 from toolmodal.training.sft import (
@@ -104,6 +104,16 @@ def test_decision_weight_reweights_only_decision_tokens(tiny_model_dir, data):
     assert heavy.plain == pytest.approx(base.plain) and heavy.tokens == base.tokens
     assert heavy.weight == pytest.approx(base.weight + 3.0 * decisions)
     assert float(heavy.weighted) > float(base.weighted)
+
+
+def test_one_epoch_of_first_fit_batches_trains_every_row_once():
+    groups = ["a"] * 3 + ["b"] * 3 + ["c"] * 3 + ["d"] * 2  # batches of 4 hold 3 or 2 + 2
+    examples = [EncodedExample([1, 2], [IGNORE, 2], [0, 1], group=g) for g in groups]
+    config = SFTStageConfig(stage="sft_joint", per_device_train_batch_size=4,
+                            num_train_epochs=1.0)
+    plan = _plan(examples, config)
+    assert sorted(i for batch in plan for i in batch) == list(range(len(groups)))
+    assert len(plan) == 4  # not ceil(11 / 4) = 3, which would leave a group untrained
 
 
 def test_curve_counts_the_rows_the_steps_trained(tmp_path):

@@ -140,18 +140,25 @@ def _optimizer(model, config: SFTStageConfig, total_steps: int):
 def _plan(examples: list[EncodedExample], config: SFTStageConfig) -> list[list[int]]:
     """Micro-batches for the whole run (all processes), epoch after epoch, each epoch shuffled by
     seed + epoch (groups kept adjacent with `packing`, else length buckets); optimizer step s uses
-    the `gradient_accumulation_steps * num_processes` batches from index s times that."""
+    the `gradient_accumulation_steps * num_processes` batches from index s times that. An epoch
+    is as many batches as the first epoch's plan holds (first-fit group batches may hold fewer
+    rows than the batch size, so more than rows / batch size)."""
     per_step = config.gradient_accumulation_steps * config.num_processes
-    per_epoch = math.ceil(len(examples) / config.per_device_train_batch_size)
-    total = (config.max_steps if config.max_steps > 0
-             else math.ceil(config.num_train_epochs * math.ceil(per_epoch / per_step)))
     lengths, keys = [len(e.input_ids) for e in examples], [e.group for e in examples]
-    micro, epoch = [], 0
-    while len(micro) < total * per_step:
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
         seed = config.seed + epoch
-        micro += (group_batches(keys, config.per_device_train_batch_size, seed) if config.packing
-                  else length_batches(lengths, config.per_device_train_batch_size,
-                                      config.bucket_size, seed))
+        if config.packing:
+            return group_batches(keys, config.per_device_train_batch_size, seed)
+        return length_batches(lengths, config.per_device_train_batch_size, config.bucket_size,
+                              seed)
+
+    micro = epoch_batches(0)
+    total = (config.max_steps if config.max_steps > 0
+             else math.ceil(config.num_train_epochs * math.ceil(len(micro) / per_step)))
+    epoch = 1
+    while len(micro) < total * per_step:
+        micro += epoch_batches(epoch)
         epoch += 1
     return micro[:total * per_step]
 
