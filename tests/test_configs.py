@@ -135,3 +135,19 @@ def test_default_prompt_paths_are_project_relative():
     folder, prompt = GenerationConfig().system_prompts_dir, EvalConfig().system_prompt_file
     assert not folder.is_absolute() and not prompt.is_absolute()
     assert project_path(folder).is_dir() and project_path(prompt).is_file()
+
+
+def test_a_deployed_file_the_export_does_not_write_fails_before_the_run(tmp_path: Path):
+    from toolmodal.commands.pipeline import pipeline_config
+
+    overlay = tmp_path / "q4.yaml"
+    overlay.write_text(yaml.safe_dump({"parameters": {
+        "exported_file": "model-q4_k_m.gguf", "exported_lora": "model-q4_k_m.lora.gguf"}}))
+    with pytest.raises(ValueError, match=r"exported_file 'model-q4_k_m.gguf' is not written.*"
+                                         r"model-q8_0.gguf"):
+        pipeline_config("full", ["cpu", str(overlay)])
+    overlay.write_text(yaml.safe_dump({"parameters": {
+        "export": {"formats": ["gguf-q4_k_m"], "correction_rank": 0},
+        "exported_file": "model-q4_k_m.gguf", "exported_lora": "model-q4_k_m.lora.gguf"}}))
+    with pytest.raises(ValueError, match="exported_lora 'model-q4_k_m.lora.gguf'"):
+        pipeline_config("full", ["cpu", str(overlay)])

@@ -16,7 +16,7 @@ from toolmodal.chat import build_prompt
 from toolmodal.engines import EngineConfig, Request, load_engine
 from toolmodal.engines.lazy_grammar import LazyGrammar
 from toolmodal.engines.llamacpp import gbnf_from_ebnf
-from toolmodal.export import CORRECTION, ExportConfig, export_model
+from toolmodal.export import CORRECTION, ExportConfig, export_model, written_names
 from toolmodal.export.gguf import check_gguf
 from toolmodal.masking import grammar
 from toolmodal.schema import Param, Tool
@@ -56,6 +56,8 @@ def engine(exported: dict[str, Path]):
 
 def test_all_formats_written_and_checked(exported: dict[str, Path]) -> None:
     assert list(exported) == ["merged", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m", CORRECTION]
+    # what the pipeline checks a deployed file against before it runs
+    assert [p.name for p in exported.values()] == written_names(ExportConfig())
     sizes = {fmt: path.stat().st_size for fmt, path in exported.items()
              if fmt not in ("merged", CORRECTION)}
     assert sizes["gguf-q4_k_m"] < sizes["gguf-q8_0"] < sizes["gguf-f16"]

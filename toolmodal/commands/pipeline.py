@@ -56,6 +56,12 @@ def pipeline_config(name: str, overlays: list[str | dict], parameters: dict | No
     params = set(inspect.signature(pipeline.entrypoint).parameters)
     config = runconfig.build_run_config(name, overlays, params)
     config = runconfig.deep_merge(config, {"parameters": parameters or {}})
+    if name == "full":
+        from toolmodal.export import ExportConfig, check_deployed
+
+        merged = config["parameters"]
+        check_deployed(ExportConfig.model_validate(merged["export"]), merged["exported_file"],
+                       merged["exported_lora"])
     return runconfig.with_ingest_cache(config)
 
 

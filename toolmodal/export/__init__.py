@@ -135,3 +135,26 @@ def export_model(model: Path, out: Path, config: ExportConfig,
         shutil.rmtree(merged)
     order = (*ALL_FORMATS, CORRECTION, *GPU_FORMATS)
     return {fmt: written[fmt] for fmt in order if fmt in written}
+
+
+def written_names(config: ExportConfig) -> list[str]:
+    """What `export_model` writes with `config`, as names inside its output folder."""
+    names = [fmt if fmt == "merged" or fmt in GPU_FORMATS else gguf_name(fmt)
+             for fmt in config.formats]
+    if "gguf-q4_k_m" in config.formats and config.correction_rank:
+        names.append(adapter_name(Path(gguf_name("gguf-q4_k_m"))))
+    return names
+
+
+def check_deployed(config: ExportConfig, model_file: str | None, lora_file: str | None) -> None:
+    """Raise ValueError unless the export writes the deployed file and its adapter.
+
+    `model_file` / `lora_file` are the full pipeline's `exported_file` / `exported_lora` (None:
+    not used); checked before a run starts, not when the evaluation after training looks.
+    """
+    names = written_names(config)
+    for key, name in (("exported_file", model_file), ("exported_lora", lora_file)):
+        if name is not None and name not in names:
+            raise ValueError(f"{key} {name!r} is not written by the export step: export.formats "
+                             f"{list(config.formats)} write {names}; add its format or "
+                             f"deploy one of those")
