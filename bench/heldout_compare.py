@@ -2,7 +2,7 @@
 
 For issue 15's with/without comparison: each model (an export folder holding
 `model-q4_k_m.gguf` and its `model-q4_k_m.lora.gguf` correction, run by llama.cpp unmasked as
-the pipeline's final evaluation runs it) is scored on the same rows:
+the pipeline's final evaluation ran it until 2026-12-02) is scored on the same rows:
 
 - `held-out bundled`: `test_unseen` of a dataset generated without the pool (bundled tools held
   out of training in both runs);
