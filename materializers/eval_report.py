@@ -20,6 +20,9 @@ from zenml.materializers.base_materializer import BaseMaterializer
 
 from toolmodal import reports
 
+OUTCOMES_NOTE = ("Where the rows end up: one outcome per row, the first that applies, "
+                 "count [95% Wilson interval]")
+
 
 @dataclass(frozen=True)
 class EvalReport:
@@ -74,19 +77,23 @@ class EvalReportMaterializer(BaseMaterializer):
                                          for mode, stat in by_mode.items()}}
 
     def save_visualizations(self, data: EvalReport) -> dict[str, VisualizationType]:
-        """An HTML page (per-set table with counts and intervals, then every plot) and the
-        same table as markdown."""
+        """An HTML page (per-set table with counts and intervals, where the rows end up, then
+        every plot) and the same tables as markdown."""
         cells = reports.interval_cells(data.rows())
+        outcomes = reports.outcome_rows(data.label, data.report)
         images = "".join(f"<h3>{name}</h3><img src='data:image/png;base64,"
                          f"{base64.b64encode(content).decode()}'>"
                          for name, content in sorted(data.plots.items(),
                                                      key=lambda kv: kv[0] != "masking.png"))
         note = ("<p>Per test set and mask mode: value % [95% Wilson interval]; /n where the "
                 "count differs from the set's rows (arguments, chains).</p>")
-        html = reports.page(f"Evaluation: {data.label}", note + reports.table(cells) + images)
+        html = reports.page(f"Evaluation: {data.label}",
+                            note + reports.table(cells) + f"<h3>{OUTCOMES_NOTE}</h3>"
+                            + reports.table(outcomes) + images)
         paths = {os.path.join(self.uri, "evaluation.html"): (html, VisualizationType.HTML),
                  os.path.join(self.uri, "evaluation.md"): (
-                     f"## Evaluation: {data.label}\n\n{reports.markdown_table(cells)}\n",
+                     f"## Evaluation: {data.label}\n\n{reports.markdown_table(cells)}\n\n"
+                     f"### {OUTCOMES_NOTE}\n\n{reports.markdown_table(outcomes)}\n",
                      VisualizationType.MARKDOWN)}
         for path, (text, _) in paths.items():
             with fileio.open(path, "w") as f:

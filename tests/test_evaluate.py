@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from toolmodal import reports
 from toolmodal.calls import ToolCall, format_output
 from toolmodal.chat import build_prompt
 from toolmodal.commands import evaluate as commands
 from toolmodal.datagen.executor import execute, result_message
 from toolmodal.engines import Generation, Request
+from toolmodal.eval_metrics import CALL_OUTCOMES, outcome
 from toolmodal.evaluate import (
     EvalConfig,
     chain_episodes,
@@ -30,6 +32,8 @@ WEATHER = Tool(name="get_weather", parameters=(Param(name="city", type="string",
                                                      required=True),))
 OSLO = ToolCall("get_weather", {"city": "Oslo"})
 ROME = ToolCall("get_weather", {"city": "Rome"})
+CLOCK = Tool(name="get_time", parameters=(Param(name="city", type="string", required=True),))
+BROKEN = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"'  # cut at the budget
 
 
 def row(rid: str, kind: str, expected: list[ToolCall], history: list[dict] | None = None,
@@ -240,3 +244,52 @@ def test_predict_and_eval_commands(tmp_path: Path, bfcl_dir: Path, monkeypatch, 
     score = argparse.Namespace(bfcl=str(question), answers=str(answers), pred=str(out))
     assert commands.score(score) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("accuracy: 0.0000 (0/2)")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    (format_output([ROME, OSLO]), "exact"),
+    ("No tool fits.", "declined"),
+    (BROKEN, "broken"),
+    (format_output([OSLO]) + " Done.", "broken"),  # text after the call
+    (format_output([ToolCall("weather_now", {"city": "Oslo"}), ROME]), "hallucinated"),
+    (format_output([OSLO, ToolCall("get_weather", {"city": "Paris"})]), "wrong_arguments"),
+    (format_output([OSLO, ToolCall("get_weather", {})]), "wrong_arguments"),
+    (format_output([OSLO]), "too_few_calls"),
+    (format_output([OSLO, ROME, OSLO]), "too_many_calls"),
+    (format_output([ToolCall("get_time", {"city": "Oslo"}), ROME]), "wrong_tool"),
+    (format_output([ToolCall("get_time", {"city": "Oslo"})]), "wrong_tool"),
+])
+def test_a_call_row_has_the_first_outcome_that_applies(text: str, want: str):
+    assert outcome(score_example(text, [WEATHER, CLOCK], [OSLO, ROME])) == want
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("No tool fits.", "declined"), (BROKEN, "broken"), (format_output([OSLO]), "called")])
+def test_a_no_call_row_is_declined_broken_or_called(text: str, want: str):
+    assert outcome(score_example(text, [WEATHER], [])) == want
+
+
+def test_outcome_shares_add_up_to_the_rows_and_reach_the_tables():
+    rows = [row("s1", "single", [OSLO]), row("s2", "single", [OSLO], query="Oslo?"),
+            row("s3", "single", [OSLO], query="Rome?"), row("i1", "irrelevance", [])]
+    answers = {"Weather in Oslo?": format_output([OSLO]), "Oslo?": "No.", "Rome?": BROKEN}
+
+    class ByQuery:
+        def generate(self, requests: list[Request]) -> list[Generation]:
+            return [Generation(answers[r.messages[-1]["content"]], 5, 0.1, True)
+                    for r in requests]
+
+    result = evaluate_rows(ByQuery(), rows, "none")
+    assert [e["outcome"] for e in result["examples"]] == ["exact", "declined", "broken", "called"]
+    stats = result["stats"]
+    calls = {name: stats[f"outcome_{name}"]["k"] for name in CALL_OUTCOMES}
+    assert calls == {"exact": 1, "declined": 1, "broken": 1, "hallucinated": 0,
+                     "wrong_arguments": 0, "too_few_calls": 0, "too_many_calls": 0,
+                     "wrong_tool": 0}
+    assert stats["outcome_exact"]["n"] == 3 and stats["outcome_exact"]["high"] < 1.0
+    assert (stats["no_call_outcome_called"]["k"], stats["no_call_outcome_called"]["n"]) == (1, 1)
+    report = {"test_sets": {"test_mixed": {"modes": {"none": {"stats": stats}}}}}
+    [table_row] = reports.outcome_rows("exported", report)
+    assert table_row["n"] == 4 and table_row["exact"] == "1 [6-79%]"
+    assert table_row["declined"] == "1 [6-79%]" and table_row["no-call called"] == "1 [21-100%]"
+    assert "no-call called" in reports.markdown_table([{"n": 1}, table_row]).splitlines()[0]

@@ -85,7 +85,8 @@ def _stat(value: float, n: int = 4) -> dict:
 
 def _report() -> dict:
     call_stats = {"tool_accuracy": _stat(0.5), "exact_match": _stat(0.25),
-                  "argument_accuracy": _stat(0.5, 8)}
+                  "argument_accuracy": _stat(0.5, 8), "outcome_exact": _stat(0.25),
+                  "outcome_declined": _stat(0.75)}
     metrics = {"n": 4, "tool_accuracy": 0.5, "exact_match": 0.25, "argument_accuracy": 0.5,
                "latency_s": 2.0, "rows_per_min": 30.0}
     run = {"metrics": metrics, "stats": call_stats,
@@ -127,6 +128,7 @@ def test_eval_report_materializer_shows_the_table_as_html_and_markdown(tmp_path:
     assert sorted(Path(p).name for p in shown) == ["evaluation.html", "evaluation.md"]
     markdown = (uri / "evaluation.md").read_text()
     assert "| sft | hard | test_unseen | 4 | 50 [25-100] |" in markdown
+    assert "| sft | hard | test_unseen | 4 | 1 [12-100%] | 3 [38-100%] |" in markdown
     assert materializer.extract_metadata(report)["unseen_exact_match.hard"] == 0.25
 
 
@@ -184,6 +186,22 @@ def test_scheduled_run_reports_and_succeeds(monkeypatch, capsys):
     assert pipeline.run_and_report("full", ["gpu", "remote"], "my-k8s") == 0
     assert asked == {"name": "full", "overlays": ["gpu", "remote"], "stack": "my-k8s"}
     assert "scheduled" in capsys.readouterr().out
+
+
+def test_the_closing_summary_shows_where_the_deployed_models_rows_end_up():
+    from types import SimpleNamespace
+
+    from materializers.eval_report import EvalReport
+    from toolmodal.commands import pipeline
+
+    exported = EvalReport("exported", "/models/1", _report())
+    output = SimpleNamespace(load=lambda: exported)
+    run = SimpleNamespace(steps={"evaluate_exported": SimpleNamespace(
+        outputs={"eval_exported": [output]})})
+    rows = pipeline.outcome_table(run)
+    assert [(r["mask"], r["n"], r["exact"], r["declined"]) for r in rows] == [
+        ("none", 4, "1 [12-100%]", "3 [38-100%]"), ("hard", 4, "1 [12-100%]", "3 [38-100%]")]
+    assert pipeline.outcome_table(SimpleNamespace(steps={})) == []
 
 
 def test_run_command_takes_a_stack():

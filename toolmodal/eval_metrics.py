@@ -14,6 +14,12 @@ mean across test sets of different meaning:
   refusal: counted as one, until 2026-11-30, it made every run's irrelevance figure (8-32%) out
   of malformed calls only (the deployed models had never declined once).
 
+Outcomes (`outcome`): each row falls in exactly one, the first that applies, so a set's
+outcome shares add up to its rows and say where it fails. Call rows: `exact`, `declined`,
+`broken` (a call block that does not parse, or text after the calls), `hallucinated`,
+`wrong_arguments` (the right tools), `too_few_calls` / `too_many_calls` (the expected calls
+plus or minus some), `wrong_tool`; no-call rows: `declined`, `broken`, `called`.
+
 Speed is reported beside them: `latency_s` (mean per-request latency), `rows_per_min` and
 `tokens_per_s` (throughput over the set's wall-clock time). `hit_token_limit` (every row) is the
 share of outputs that ran out of the generation budget instead of ending their turn: when it is
@@ -24,6 +30,7 @@ Deliberately left out: scoring one output (`toolmodal.scoring`) and generation.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from toolmodal.scoring import ExampleScore, wilson_interval
@@ -49,6 +56,41 @@ def declined(score: ExampleScore) -> bool:
     return not score.predicted and score.format_ok
 
 
+CALL_OUTCOMES = ("exact", "declined", "broken", "hallucinated", "wrong_arguments",
+                 "too_few_calls", "too_many_calls", "wrong_tool")
+NO_CALL_OUTCOMES = ("declined", "broken", "called")
+
+
+def outcome(score: ExampleScore) -> str:
+    """The row's outcome: the first of `CALL_OUTCOMES` (call rows) or `NO_CALL_OUTCOMES`
+    (no-call rows) that applies."""
+    if not score.expected:
+        return "declined" if declined(score) else "broken" if not score.format_ok else "called"
+    if score.exact or declined(score):
+        return "exact" if score.exact else "declined"
+    if not score.format_ok or score.hallucinated:
+        return "broken" if not score.format_ok else "hallucinated"
+    if score.tool_correct:
+        return "wrong_arguments"
+    predicted, expected = Counter(score.predicted), Counter(score.expected)
+    if predicted < expected:
+        return "too_few_calls"
+    return "too_many_calls" if expected < predicted else "wrong_tool"
+
+
+def outcome_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float | None]]:
+    """The share of the rows with each outcome, zeros included: `outcome_<name>` over the call
+    rows, `no_call_outcome_<name>` over the no-call rows (keys only for the kinds present)."""
+    stats = {}
+    for prefix, rows, names in (
+            ("outcome_", [s for s in scores if s.expected], CALL_OUTCOMES),
+            ("no_call_outcome_", [s for s in scores if not s.expected], NO_CALL_OUTCOMES)):
+        counts = Counter(outcome(s) for s in rows)
+        if rows:
+            stats |= {prefix + name: proportion(counts[name], len(rows)) for name in names}
+    return stats
+
+
 def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
     """Stats of every metric defined on these rows (call metrics, irrelevance or both)."""
     calls = [s for s in scores if s.expected]
@@ -64,7 +106,7 @@ def rate_stats(scores: list[ExampleScore]) -> dict[str, dict[str, float]]:
     if no_call:
         stats["irrelevance_accuracy"] = proportion(sum(declined(s) for s in no_call),
                                                    len(no_call))
-    return stats
+    return stats | outcome_stats(scores)
 
 
 def set_metrics(scores: list[ExampleScore], seconds: list[float], tokens: list[int],

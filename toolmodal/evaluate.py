@@ -40,7 +40,7 @@ from toolmodal.engines import (
     MaskMode,
     Request,
 )
-from toolmodal.eval_metrics import kind_stats, proportion, set_metrics
+from toolmodal.eval_metrics import kind_stats, outcome, proportion, set_metrics
 from toolmodal.ingest import tools_from_bfcl_record
 from toolmodal.paths import project_path
 from toolmodal.scoring import calls_from_json, score_example, tools_from_json
@@ -108,7 +108,7 @@ def evaluate_rows(engine: Engine, rows: list[dict], mode: MaskMode) -> dict:
                                  [g.n_new_tokens for g in generations],
                                  [g.ended for g in generations], wall_s)
     examples = [{"id": row["id"], "predicted": list(s.predicted), "expected": list(s.expected),
-                 "exact": s.exact, "stopped": s.stopped, "raw": g.text}
+                 "exact": s.exact, "stopped": s.stopped, "outcome": outcome(s), "raw": g.text}
                 for row, s, g in zip(rows, scores, generations, strict=True)]
     return {"metrics": metrics, "stats": stats, "examples": examples,
             "by_kind": kind_stats(scores, [row.get("kind", "") for row in rows])}

@@ -189,7 +189,30 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """A GitHub-flavoured markdown table (the dashboard's markdown visualization)."""
     if not rows:
         return "(no rows)"
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(k for row in rows for k in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def outcome_rows(label: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where each test set's rows end up (`toolmodal.eval_metrics.outcome`): one row per mask
+    mode and set, each outcome as `k [low-high%]` (95% Wilson), k of the row's `n`.
+
+    Call rows and no-call rows get their own columns (`declined` is a failure on a call row, the
+    right answer on a no-call row); a set's cells add up to its `n`.
+    """
+    rows = []
+    for name, result in report["test_sets"].items():
+        for mode, run in result["modes"].items():
+            row: dict[str, Any] = {"model": label, "mask": mode, "set": name}
+            stats = {k: s for k, s in run["stats"].items() if "outcome_" in k and s["n"]}
+            if not stats:
+                continue
+            row["n"] = sum(stat["k"] for stat in stats.values())
+            for key, stat in stats.items():
+                column = key.replace("no_call_outcome_", "no-call ").removeprefix("outcome_")
+                row[column] = (f"{stat['k']} [{100 * stat['low']:.0f}-"
+                               f"{100 * stat['high']:.0f}%]")
+            rows.append(row)
+    return rows

@@ -103,6 +103,14 @@ def metrics_rows(run) -> list[dict]:
     return run.steps["promote_model"].outputs["eval_table"][0].load()
 
 
+def outcome_table(run) -> list[dict]:
+    """Where the deployed model's rows end up (`evaluate_exported`'s report), if the run has it."""
+    if "evaluate_exported" not in run.steps:
+        return []
+    exported = run.steps["evaluate_exported"].outputs["eval_exported"][0].load()
+    return reports.outcome_rows(exported.label, exported.report)
+
+
 def run(args: argparse.Namespace) -> int:
     """`toolmodal run PIPELINE [--config OVERLAY ...] [--stack NAME] [--schemas PATH...]
     [--mcp "COMMAND ARGS" ...] [--python MODULE[:FUNCTION] ...] [--lenient]`; 1 before any
@@ -182,6 +190,10 @@ def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None
         if table:
             print("\nPer test set and mask: value % [95% Wilson interval], /n where the count "
                   "is not the set's rows\n" + reports.text_table(reports.interval_cells(table)))
+        outcomes = outcome_table(result)
+        if outcomes:
+            print("\nWhere the deployed model's rows end up: one outcome per row, the first that "
+                  "applies, count [95% Wilson interval]\n" + reports.text_table(outcomes))
     return 0 if result.status.value == "completed" else 1
 
 
