@@ -20,9 +20,6 @@ from zenml.materializers.base_materializer import BaseMaterializer
 
 from toolmodal import reports
 
-OUTCOMES_NOTE = ("Where the rows end up: one outcome per row, the first that applies, "
-                 "count [95% Wilson interval]")
-
 
 @dataclass(frozen=True)
 class EvalReport:
@@ -88,12 +85,12 @@ class EvalReportMaterializer(BaseMaterializer):
         note = ("<p>Per test set and mask mode: value % [95% Wilson interval]; /n where the "
                 "count differs from the set's rows (arguments, chains).</p>")
         html = reports.page(f"Evaluation: {data.label}",
-                            note + reports.table(cells) + f"<h3>{OUTCOMES_NOTE}</h3>"
+                            note + reports.table(cells) + f"<h3>{reports.OUTCOMES_NOTE}</h3>"
                             + reports.table(outcomes) + images)
         paths = {os.path.join(self.uri, "evaluation.html"): (html, VisualizationType.HTML),
                  os.path.join(self.uri, "evaluation.md"): (
                      f"## Evaluation: {data.label}\n\n{reports.markdown_table(cells)}\n\n"
-                     f"### {OUTCOMES_NOTE}\n\n{reports.markdown_table(outcomes)}\n",
+                     f"### {reports.OUTCOMES_NOTE}\n\n{reports.markdown_table(outcomes)}\n",
                      VisualizationType.MARKDOWN)}
         for path, (text, _) in paths.items():
             with fileio.open(path, "w") as f:

@@ -66,10 +66,14 @@ def outcome(score: ExampleScore) -> str:
     (no-call rows) that applies."""
     if not score.expected:
         return "declined" if declined(score) else "broken" if not score.format_ok else "called"
-    if score.exact or declined(score):
-        return "exact" if score.exact else "declined"
-    if not score.format_ok or score.hallucinated:
-        return "broken" if not score.format_ok else "hallucinated"
+    if score.exact:
+        return "exact"
+    if declined(score):
+        return "declined"
+    if not score.format_ok:
+        return "broken"
+    if score.hallucinated:
+        return "hallucinated"
     if score.tool_correct:
         return "wrong_arguments"
     predicted, expected = Counter(score.predicted), Counter(score.expected)

@@ -195,6 +195,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+OUTCOMES_NOTE = ("Where the rows end up: one outcome per row, the first that applies, "
+                 "count [95% Wilson interval]")
+
+
 def outcome_rows(label: str, report: dict[str, Any]) -> list[dict[str, Any]]:
     """Where each test set's rows end up (`toolmodal.eval_metrics.outcome`): one row per mask
     mode and set, each outcome as `k [low-high%]` (95% Wilson), k of the row's `n`.

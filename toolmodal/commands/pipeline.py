@@ -192,8 +192,8 @@ def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None
                   "is not the set's rows\n" + reports.text_table(reports.interval_cells(table)))
         outcomes = outcome_table(result)
         if outcomes:
-            print("\nWhere the deployed model's rows end up: one outcome per row, the first that "
-                  "applies, count [95% Wilson interval]\n" + reports.text_table(outcomes))
+            print(f"\nThe deployed model. {reports.OUTCOMES_NOTE}\n"
+                  + reports.text_table(outcomes))
     return 0 if result.status.value == "completed" else 1
 
 
