@@ -29,9 +29,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from toolmodal.datagen import GenerationConfig
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
+# the generator's default phase shares: the cpu overlay's 0.1 / 0.1 / 0.8 leave 80 examples no
+# selection or arguments validation rows (the generator stops, naming them)
+TINY_PHASES = GenerationConfig().phase_shares
 TINY_MODEL = REPO / "tests" / "fixtures" / "tiny-gemma"
 # Two categories whose generated data passes the validation gate at this size (bfcl_math's
 # integral bounds currently trip paired_values_ordered).
@@ -39,7 +44,7 @@ SOURCES = ["weather/openai_weather_tools.json", "messaging/openai_messaging_tool
 SFT_TINY = {"max_steps": 1, "save_steps": 1, "per_device_train_batch_size": 2,
             "max_eval_samples": 2, "curve_rows": 2}
 TINY = {
-    "generation": {"examples": 80, "seed": 1},
+    "generation": {"examples": 80, "seed": 1, "phase_shares": TINY_PHASES},
     "validation": {"max_request_nll": None},  # the fixture's random weights find nothing natural
     "base_model": str(TINY_MODEL),
     "vocab_corpus": None,  # the cpu overlay trims the 270M vocabulary, not the fixture's

@@ -18,9 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from toolmodal.datagen import GenerationConfig
 from toolmodal.ingest import load_catalogue
 
 REPO = Path(__file__).resolve().parent.parent
+# the generator's default phase shares: the cpu overlay's 0.1 / 0.1 / 0.8 leave 80 examples no
+# selection or arguments validation rows (the generator stops, naming them)
+TINY_PHASES = GenerationConfig().phase_shares
 SOURCES = ["weather/openai_weather_tools.json", "math/bfcl_math.json"]
 
 SCRIPT = textwrap.dedent("""
@@ -60,7 +64,8 @@ def test_rerun_is_cached_and_schema_edit_reingests(tmp_path: Path, tiny_catalogu
     # the validation step checks (it stops the run, naming prompt_variant_share)
     overlay.write_text(yaml.safe_dump({"parameters": {
         "schemas": str(tiny_catalogue), "generation": {
-            "examples": 80, "seed": 1, "min_train_group_size": 2, "max_train_group_size": 6}}}))
+            "examples": 80, "seed": 1, "min_train_group_size": 2, "max_train_group_size": 6,
+            "phase_shares": TINY_PHASES}}}))
     edited = tiny_catalogue / SOURCES[0]
     before = load_catalogue([tiny_catalogue]).content_hash()
     env = {**os.environ, "TOOLMODAL_STATE_DIR": str(tmp_path / "state")}

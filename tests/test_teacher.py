@@ -27,6 +27,9 @@ from toolmodal.datagen.teacher import Teacher
 from toolmodal.schema import Catalogue
 
 REPO = Path(__file__).resolve().parent.parent
+# the generator's default phase shares: the cpu overlay's 0.1 / 0.1 / 0.8 leave 80 examples no
+# selection or arguments validation rows (the generator stops, naming them)
+TINY_PHASES = GenerationConfig().phase_shares
 CATALOGUE = Path(__file__).parent / "data" / "datagen" / "catalogue.json"
 SOURCES = ["weather/openai_weather_tools.json", "math/bfcl_math.json"]
 PREFIX = "Kindly: "  # the fake teacher's paraphrase keeps the query, so it stays grounded
@@ -176,7 +179,8 @@ def test_data_pipeline_with_teacher_stores_no_key(tmp_path, endpoint, marker):
     overlay = tmp_path / "teacher.yaml"
     overlay.write_text(yaml.safe_dump({"parameters": {
         "schemas": str(tmp_path / "schemas"),
-        "generation": {"examples": 80, "seed": 1, "teacher": True, "teacher_share": 1.0}}}))
+        "generation": {"examples": 80, "seed": 1, "teacher": True, "teacher_share": 1.0,
+                       "phase_shares": TINY_PHASES}}}))
     state = tmp_path / "state"
     env = {**os.environ, "TOOLMODAL_STATE_DIR": str(state), "OPENAI_LOG": "debug",
            "TOOLMODAL_TEACHER_URL": endpoint.url, "TOOLMODAL_TEACHER_MODEL": "fake-teacher",
