@@ -1,7 +1,8 @@
 """The call decision by probability mass on a deployed model: plain greedy vs thresholds.
 
-Scores one export (its `model-q4_k_m.gguf` with the `model-q4_k_m.lora.gguf` correction, on
-llama.cpp, as the pipeline's final evaluation runs it) on the same test rows once per
+Scores one export (its deployed `model-q8_0.gguf`, or `--file` with an optional `--lora`
+correction, on llama.cpp with the answers' 160-token budget, as the pipeline's final evaluation
+runs it) on the same test rows once per
 `--thresholds` value (`none` is plain greedy; a number is `EngineConfig.call_threshold`, see
 `toolmodal.masking.decision`), and prints the pipeline's summary table (each metric with its
 95% Wilson interval), and with `--probe` the first-token call probability per set:
@@ -52,6 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--file", default="model-q8_0.gguf", help="the GGUF in the export")
+    parser.add_argument("--lora", default=None, help="a correction GGUF in the export")
+    parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--thresholds", nargs="+", default=["none", "0.5"])
     parser.add_argument("--mask", nargs="+", default=["none"], choices=["none", "hard"])
     parser.add_argument("--limit", type=int, default=100)
@@ -65,9 +69,10 @@ def main() -> None:
     reports, table = {}, []
     for value in args.thresholds:
         threshold = None if value == "none" else float(value)
-        config = EngineConfig(max_new_tokens=96, batch_size=6, call_threshold=threshold,
-                              lora=args.export / "model-q4_k_m.lora.gguf")
-        engine = load_engine("llamacpp", args.export / "model-q4_k_m.gguf", config)
+        lora = None if args.lora is None else args.export / args.lora
+        config = EngineConfig(max_new_tokens=args.max_new_tokens, batch_size=6,
+                              call_threshold=threshold, lora=lora)
+        engine = load_engine("llamacpp", args.export / args.file, config)
         if args.probe and value == args.thresholds[0]:
             for split, rows in sets.items():
                 p = np.array(first_call_probabilities(engine, rows))
