@@ -26,27 +26,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 from datasets import load_from_disk  # noqa: E402
 
-from toolmodal.calls import CALL_START  # noqa: E402
-from toolmodal.engines import EngineConfig, load_engine  # noqa: E402
+from toolmodal.engines import EngineConfig, Request, load_engine  # noqa: E402
 from toolmodal.evaluate import evaluate_rows  # noqa: E402
-from toolmodal.masking.decision import call_probability  # noqa: E402
 from toolmodal.reports import eval_rows, interval_cells, markdown_table  # noqa: E402
+from toolmodal.scoring import tools_from_json  # noqa: E402
 
 SPLITS = ("test_seen", "test_unseen", "test_irrelevance")
-
-
-def first_call_probabilities(engine, rows: list[dict]) -> list[float]:
-    """P(call-start token) at each row's first generated position (llama.cpp engine)."""
-    llm = engine.llm
-    (call_id,) = llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)
-    out = []
-    for row in rows:
-        llm.reset()
-        llm.eval(engine.prompt_tokens(row["prompt"]))
-        pointer = engine.llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-        out.append(float(call_probability(np.ctypeslib.as_array(pointer, (llm.n_vocab(),)),
-                                          call_id)))
-    return out
 
 
 def main() -> None:
@@ -75,7 +60,8 @@ def main() -> None:
         engine = load_engine("llamacpp", args.export / args.file, config)
         if args.probe and value == args.thresholds[0]:
             for split, rows in sets.items():
-                p = np.array(first_call_probabilities(engine, rows))
+                p = np.array([p for p, _ in engine.first_token_calls(
+                    [Request(row["prompt"], list(tools_from_json(row["tools"]))) for row in rows])])
                 print(f"{split}: first-token P(call) mean {p.mean():.3f}, median "
                       f"{np.median(p):.3f}, below 0.5 on {(p < 0.5).sum()}/{len(p)}", flush=True)
         report = {"test_sets": {split: {"modes": {mode: evaluate_rows(engine, rows, mode)

@@ -13,6 +13,7 @@ from zenml.config import CachePolicy
 from materializers.eval_report import EvalReport, EvalReportMaterializer
 from materializers.model_dir import ModelDir
 from toolmodal import reports, tracking
+from toolmodal.call_calibration import CallDecision
 from toolmodal.engines import EngineName
 from toolmodal.evaluate import EvalConfig, run_evaluation
 from toolmodal.paths import code_files
@@ -23,7 +24,7 @@ from toolmodal.stack import work_dir
       experiment_tracker=True, output_materializers={"eval_{label}": EvalReportMaterializer})
 def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: str,
              model_file: str | None = None, engine: EngineName | None = None,
-             lora_file: str | None = None,
+             lora_file: str | None = None, call_decision: CallDecision | None = None,
              ) -> Annotated[EvalReport, ArtifactConfig(name="eval_{label}")]:
     """Evaluate `model` (or the file `model_file` inside it, e.g. a .gguf for llama.cpp).
 
@@ -34,12 +35,18 @@ def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: s
             the same settings).
         lora_file: Path inside the model folder of a LoRA GGUF applied by llama.cpp (the
             Q4_K_M correction adapter).
+        call_decision: The call threshold chosen on validation rows (`calibrate_call`); it
+            replaces `config.engine_config.call_threshold`.
     """
     path = model.path if model_file is None else model.path / model_file
     if engine is not None:
         config = config.model_copy(update={"engine": engine})
     if lora_file is not None:
         engine_config = config.engine_config.model_copy(update={"lora": model.path / lora_file})
+        config = config.model_copy(update={"engine_config": engine_config})
+    if call_decision is not None:
+        engine_config = config.engine_config.model_copy(
+            update={"call_threshold": call_decision.threshold})
         config = config.model_copy(update={"engine_config": engine_config})
     splits = {name: dataset[name].to_list() for name in config.test_splits}
     out = work_dir()

@@ -173,7 +173,7 @@ def test_run_page_shows_steps_and_lineage(state, dashboard):
     dag = _get(f"{api}/runs/{state['run_id']}/dag")
     steps = {node["name"] for node in dag["nodes"] if node["type"] == "step"}
     assert {"ingest_schemas", "generate_data", "validate_data", "prepare_base_model",
-            "sft_selection", "sft_arguments", "sft_joint", "grpo", "export_model",
+            "sft_selection", "sft_arguments", "sft_joint", "grpo", "export_model", "calibrate_call",
             "evaluate_base", "evaluate_sft", "evaluate_grpo", "evaluate_exported",
             "promote_model"} <= steps
     names = {node["node_id"]: node["name"] for node in dag["nodes"]}

@@ -19,6 +19,7 @@ from toolmodal.engines.llamacpp import gbnf_from_ebnf
 from toolmodal.export import CORRECTION, ExportConfig, export_model, written_names
 from toolmodal.export.gguf import check_gguf
 from toolmodal.masking import grammar
+from toolmodal.masking.decision import call_probability
 from toolmodal.schema import Param, Tool
 from toolmodal.tool_tokens import TOOL_TOKENS
 
@@ -104,6 +105,34 @@ def test_soft_bias_lands_on_name_continuations(engine) -> None:
     assert np.all(scores[scores != 0] == engine.config.soft_bias)
     outside = bias(np.array(prompt), np.zeros(engine.llm.n_vocab(), np.float32))
     assert not outside.any()  # no call opened: logits untouched
+
+
+def _first_position_logits(engine, prompt: list[int]) -> np.ndarray:
+    """The model's logits after `prompt`, evaluated from scratch (no cache, no processor)."""
+    engine.llm.reset()
+    engine.llm.eval(prompt)
+    pointer = engine.llama_cpp.llama_get_logits_ith(engine.llm._ctx.ctx, -1)
+    return np.ctypeslib.as_array(pointer, (engine.llm.n_vocab(),)).copy()
+
+
+def test_first_token_calls_are_the_first_position_probability_and_greedy_choice(
+        engine, monkeypatch) -> None:
+    requests = [Request(build_prompt("Call a tool.", tools, question), tools)
+                for tools, question in [([WEATHER], "weather in Oslo?"), (TOOLS, "add 2 and 3"),
+                                        ([WEATHER], "weather in Rome?")]]
+    prompts = [engine.prompt_tokens(r.messages) for r in requests]
+    logits = [_first_position_logits(engine, p) for p in prompts]
+    # the random fixture never opens with a call: let its first greedy token of the second
+    # request stand for the call token, so both answers of the flag are checked
+    monkeypatch.setattr(engine, "call_id", lambda: int(logits[1].argmax()))
+    probes = engine.first_token_calls(requests)
+    for (p_call, greedy), row in zip(probes, logits, strict=True):
+        assert p_call == pytest.approx(call_probability(row, int(logits[1].argmax())), rel=1e-4)
+        assert greedy == (int(row.argmax()) == int(logits[1].argmax()))
+    assert [g for _, g in probes][1]
+    reversed_probes = engine.first_token_calls(requests[::-1])[::-1]
+    assert [g for _, g in reversed_probes] == [g for _, g in probes]
+    assert [p for p, _ in reversed_probes] == pytest.approx([p for p, _ in probes], rel=1e-4)
 
 
 @pytest.mark.parametrize("tools", [[WEATHER], TOOLS])

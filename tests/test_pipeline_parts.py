@@ -226,7 +226,7 @@ def test_code_files_follow_imports_transitively():
 
 @pytest.mark.parametrize("name", ["ingest_schemas", "generate_data", "validate_data",
                                   "prepare_base_model", "sft", "grpo", "evaluate",
-                                  "export_model", "promote_model"])
+                                  "export_model", "calibrate_call", "promote_model"])
 def test_every_step_caches_on_the_code_it_runs(name: str):
     import importlib
 

@@ -43,7 +43,7 @@ from toolmodal.engines import EngineConfig, Generation, Request
 from toolmodal.engines.lazy_grammar import LazyGrammar
 from toolmodal.engines.llama_log import route_native_logs
 from toolmodal.masking import grammar
-from toolmodal.masking.decision import withholds_call
+from toolmodal.masking.decision import call_probability, withholds_call
 from toolmodal.masking.names import TAIL_TOKENS, continuation_ids, name_prefix
 from toolmodal.schema import Tool
 
@@ -265,6 +265,32 @@ class LlamaCppEngine:
         return Generation(text=text, n_new_tokens=len(new) + stopped,
                           seconds=time.perf_counter() - start, ended=bool(stopped))
 
+    def first_token_calls(self, requests: list[Request]) -> list[tuple[float, bool]]:
+        """Per request, unmasked and without the call decision: the call-start token's
+        probability at the first generated position and whether it is the greedy choice
+        there (`toolmodal.call_calibration` chooses `call_threshold` from these). Requests run
+        in prompt order, as `generate` does, so shared prefixes stay in the KV cache."""
+        call_id = self.call_id()
+        prompts = [self.prompt_tokens(r.messages) for r in requests]
+        found: dict[int, tuple[float, bool]] = {}
+        for i in sorted(range(len(requests)), key=lambda i: prompts[i]):
+            seen: list[np.ndarray] = []
+
+            def keep(input_ids: np.ndarray, scores: np.ndarray, seen=seen) -> np.ndarray:
+                seen.append(scores.copy())
+                return scores
+
+            next(self.llm.generate(prompts[i], temp=0.0, top_k=1, repeat_penalty=1.0,
+                                   logits_processor=self.llama_cpp.LogitsProcessorList([keep])))
+            found[i] = (float(call_probability(seen[0], call_id)),
+                        int(seen[0].argmax()) == call_id)
+        return [found[i] for i in range(len(requests))]
+
+    def call_id(self) -> int:
+        """The call-start token's id."""
+        (call_id,) = self.llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)
+        return call_id
+
     def gbnf(self, tools: list[Tool]) -> str:
         """The GBNF grammar of the output language for this tool set."""
         return gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
@@ -294,7 +320,7 @@ class LlamaCppEngine:
     def decision_processor(self, prompt_length: int):
         """Logits processor of the call decision at the first generated position (runs
         before the grammar sampler, so it reads the model's own distribution)."""
-        (call_id,) = self.llm.tokenize(CALL_START.encode("utf-8"), add_bos=False, special=True)
+        call_id = self.call_id()
         threshold = self.config.call_threshold
 
         def decide(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
