@@ -204,6 +204,25 @@ def test_the_closing_summary_shows_where_the_deployed_models_rows_end_up():
     assert pipeline.outcome_table(SimpleNamespace(steps={})) == []
 
 
+@pytest.mark.parametrize(("threshold", "lora", "tail"), [
+    (0.5, None, " --call-threshold 0.5"),
+    (None, "model-q4_k_m.lora.gguf", " --lora /store/x/model/model-q4_k_m.lora.gguf")])
+def test_the_closing_summary_serves_the_deployed_model_as_evaluated(threshold, lora, tail):
+    from types import SimpleNamespace
+
+    from toolmodal.call_calibration import CallDecision
+    from toolmodal.commands import pipeline
+
+    decision = CallDecision(threshold=threshold, splits=["joint_validation"], scores=[])
+    step = SimpleNamespace(
+        inputs={"model": [SimpleNamespace(uri="/store/x")]},
+        outputs={"call_decision": [SimpleNamespace(load=lambda: decision)]},
+        config=SimpleNamespace(parameters={"model_file": "model-q8_0.gguf", "lora_file": lora}))
+    command = pipeline.serve_command(SimpleNamespace(steps={"calibrate_call": step}))
+    assert command == "toolmodal serve --model /store/x/model/model-q8_0.gguf" + tail
+    assert pipeline.serve_command(SimpleNamespace(steps={})) is None
+
+
 def test_run_command_takes_a_stack():
     from toolmodal.cli import build_parser
 

@@ -2,7 +2,8 @@
 
 `run` merges `configs/<pipeline>.yaml` with the overlays (default: cpu), adds the schema files
 as cache dependencies of ingestion, runs the pipeline and prints a closing summary: every step
-with its status (cached or run) and time, then the metrics table of the evaluations.
+with its status (cached or run) and time, the metrics table of the evaluations, and the command
+that serves the deployed model as it was evaluated.
 `--schemas PATH... / --mcp "COMMAND ARGS" / --python MODULE` train on a user's catalogue instead
 of the bundled one: it is read here first, so a bad file fails (strict, the default) before any
 step runs, or (`--lenient`) what was skipped is printed; the step reads it again when it runs.
@@ -111,6 +112,23 @@ def outcome_table(run) -> list[dict]:
     return reports.outcome_rows(exported.label, exported.report)
 
 
+def serve_command(run) -> str | None:
+    """The command serving the run's deployed model as it was evaluated (its GGUF in the
+    artifact store, the correction LoRA if any, the call threshold `calibrate_call` chose), if
+    the run has that step."""
+    from materializers.model_dir import SUBDIR
+
+    if "calibrate_call" not in run.steps:
+        return None
+    step = run.steps["calibrate_call"]
+    folder = f"{step.inputs['model'][0].uri}/{SUBDIR}"
+    threshold = step.outputs["call_decision"][0].load().threshold
+    lora = step.config.parameters["lora_file"]
+    return (f"toolmodal serve --model {folder}/{step.config.parameters['model_file']}"
+            + ("" if lora is None else f" --lora {folder}/{lora}")
+            + ("" if threshold is None else f" --call-threshold {threshold}"))
+
+
 def run(args: argparse.Namespace) -> int:
     """`toolmodal run PIPELINE [--config OVERLAY ...] [--stack NAME] [--schemas PATH...]
     [--mcp "COMMAND ARGS" ...] [--python MODULE[:FUNCTION] ...] [--lenient]`; 1 before any
@@ -194,6 +212,9 @@ def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None
         if outcomes:
             print(f"\nThe deployed model. {reports.OUTCOMES_NOTE}\n"
                   + reports.text_table(outcomes))
+        command = serve_command(result)
+        if command:
+            print(f"\nServe the deployed model as evaluated:\n    {command}")
     return 0 if result.status.value == "completed" else 1
 
 
