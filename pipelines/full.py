@@ -53,4 +53,4 @@ def full_pipeline(schemas: str | list[str], generation: GenerationConfig,
     exported_eval = evaluate.with_options(substitutions={"label": "exported"})(
         exported, dataset, final_evaluation, "exported", exported_file, exported_engine,
         exported_lora, call_decision, id="evaluate_exported")
-    promote_model(base_eval, sft_eval, grpo_eval, exported_eval, promotion)
+    promote_model(base_eval, sft_eval, grpo_eval, exported_eval, call_decision, promotion)

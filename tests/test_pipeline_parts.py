@@ -36,10 +36,12 @@ def test_promotes_only_a_better_version(tmp_path: Path):
                                         "held_out_score", uri)
     assert not tie["promoted"]  # must beat, not match
     better = tracking.register_and_promote("m", "/models/4", {"held_out_score": 0.7},
-                                           "held_out_score", uri)
+                                           "held_out_score", uri,
+                                           settings={"call_threshold": "0.5"})
     assert better["promoted"] and better["previous_production"] == 1
     production = mlflow.MlflowClient(uri).get_model_version_by_alias("m", tracking.PRODUCTION)
     assert int(production.version) == 4 and production.source == "/models/4"
+    assert production.tags == {"held_out_score": "0.7", "call_threshold": "0.5"}
     with pytest.raises(KeyError, match="'accuracy' missing"):
         tracking.register_and_promote("m", "/models/5", {"held_out_score": 1.0}, "accuracy", uri)
 

@@ -83,7 +83,8 @@ def log_table(rows: list[dict[str, Any]], name: str) -> None:
 def register_and_promote(name: str, source: str, metrics: dict[str, float], key: str,
                          tracking_uri: str | None = None,
                          intervals: dict[str, dict] | None = None,
-                         floor: float | None = None) -> dict[str, Any]:
+                         floor: float | None = None,
+                         settings: dict[str, str] | None = None) -> dict[str, Any]:
     """Register a model version and move the production alias to it if it is better than the
     production version and above `floor`.
 
@@ -96,6 +97,8 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
         intervals: Count and 95% interval of each metric, copied into the decision record.
         floor: A `key` value the version must exceed to be promoted at all, even into an
             empty registry (None: none).
+        settings: How the version is served as it was measured (e.g. `call_threshold`),
+            stored as version tags beside the metrics.
 
     Returns:
         version, promoted, the compared values, the floor, the previous production version
@@ -112,7 +115,7 @@ def register_and_promote(name: str, source: str, metrics: dict[str, float], key:
     run = mlflow.active_run()
     version = client.create_model_version(
         name, source=source, run_id=run.info.run_id if run else None,
-        tags={k: str(v) for k, v in metrics.items()})
+        tags={k: str(v) for k, v in {**metrics, **(settings or {})}.items()})
     current = _production(client, name)
     previous = None if current is None or key not in current.tags else float(current.tags[key])
     above_floor = floor is None or metrics[key] > floor
