@@ -43,7 +43,7 @@ def full_pipeline(schemas: str | list[str], generation: GenerationConfig,
                                             sft_joint, grpo)
     exported = export_model(grpo_model, dataset, export)
     call_decision = calibrate_call(exported, dataset, call_calibration, exported_file,
-                                   exported_lora)
+                                   exported_engine, exported_lora)
     base_eval = evaluate.with_options(substitutions={"label": "base"})(
         base, dataset, evaluation, "base", id="evaluate_base")
     sft_eval = evaluate.with_options(substitutions={"label": "sft"})(

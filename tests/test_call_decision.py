@@ -107,3 +107,27 @@ def test_the_threshold_is_a_probability():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="call_threshold"):
             EngineConfig(call_threshold=bad)
+
+
+def test_transformers_probe_reads_the_call_share_at_the_first_position(tiny_model_dir: Path,
+                                                                        monkeypatch):
+    engine = TransformersEngine(tiny_model_dir, EngineConfig())
+    call_id = engine.tokenizer.convert_tokens_to_ids(CALL_START)
+    forward = engine.model.forward
+    share = {"value": 0.4}
+
+    def with_share(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits = _logits_with_call_share(out.logits, call_id, share["value"])
+        return out
+
+    monkeypatch.setattr(engine.model, "forward", with_share)
+    requests = [Request(build_prompt("Call a tool.", [WEATHER], q), [WEATHER])
+                for q in ("weather in Oslo?", "and in Rome?")]
+    probes = engine.first_token_calls(requests)
+    assert [p for p, _ in probes] == pytest.approx([0.4, 0.4], rel=1e-4)
+    assert [g for _, g in probes] == [True, True]  # the argmax, yet below one half
+    share["value"] = 1e-4
+    probes = engine.first_token_calls(requests)
+    assert [p for p, _ in probes] == pytest.approx([1e-4, 1e-4], rel=1e-3)
+    assert [g for _, g in probes] == [False, False]

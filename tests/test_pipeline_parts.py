@@ -219,9 +219,11 @@ def test_the_closing_summary_serves_the_deployed_model_as_evaluated(threshold, l
     step = SimpleNamespace(
         inputs={"model": [SimpleNamespace(uri="/store/x")]},
         outputs={"call_decision": [SimpleNamespace(load=lambda: decision)]},
-        config=SimpleNamespace(parameters={"model_file": "model-q8_0.gguf", "lora_file": lora}))
+        config=SimpleNamespace(parameters={"model_file": "model-q8_0.gguf", "lora_file": lora,
+                                           "engine": "llamacpp"}))
     command = pipeline.serve_command(SimpleNamespace(steps={"calibrate_call": step}))
-    assert command == "toolmodal serve --model /store/x/model/model-q8_0.gguf" + tail
+    assert command == ("toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp"
+                       + tail)
     assert pipeline.serve_command(SimpleNamespace(steps={})) is None
 
 

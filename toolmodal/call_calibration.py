@@ -15,7 +15,8 @@ maximises balanced accuracy, the mean of the two rates, so declining everything 
 everything) scores 0.5 whatever the mix of rows; ties go to the smallest intervention (None,
 then the lowest value).
 
-Deliberately left out: the probing itself (the engine's `first_token_calls`), ZenML, and
+Deliberately left out: the probing itself (the llama.cpp and transformers engines'
+`first_token_calls`), ZenML, and
 rows' arguments (the threshold cannot change what a call says).
 """
 
@@ -79,7 +80,7 @@ class CallDecision(BaseModel):
 
 
 class FirstTokenEngine(Protocol):
-    """What the calibration needs from an engine (the llama.cpp engine has it)."""
+    """What the calibration needs from an engine (llama.cpp's and transformers' have it)."""
 
     def first_token_calls(self, requests: list[Request]) -> list[tuple[float, bool]]:
         """Per request: P(call-start) at the first generated position, and whether it is

@@ -124,7 +124,9 @@ def serve_command(run) -> str | None:
     folder = f"{step.inputs['model'][0].uri}/{SUBDIR}"
     threshold = step.outputs["call_decision"][0].load().threshold
     lora = step.config.parameters["lora_file"]
+    engine = step.config.parameters["engine"]
     return (f"toolmodal serve --model {folder}/{step.config.parameters['model_file']}"
+            + f" --engine {engine}"
             + ("" if lora is None else f" --lora {folder}/{lora}")
             + ("" if threshold is None else f" --call-threshold {threshold}"))
 

@@ -33,7 +33,7 @@ from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
 from toolmodal.calls import CALL_START
 from toolmodal.engines import MASK_MODES, EngineConfig, Generation, Request
-from toolmodal.masking.decision import withholds_call
+from toolmodal.masking.decision import call_probability, withholds_call
 from toolmodal.masking.hard import HardMasker
 from toolmodal.masking.soft import SoftMasker
 from toolmodal.model import load_model, load_tokenizer
@@ -178,6 +178,21 @@ class TransformersEngine:
                                               lengths if self.config.prefix_cache else None)
                 results.update(zip(chunk, generations, strict=True))
         return [results[i] for i in range(len(requests))]
+
+    def first_token_calls(self, requests: list[Request]) -> list[tuple[float, bool]]:
+        """Per request, unmasked and without the call decision: the call-start token's
+        probability at the first generated position and whether it is the greedy choice
+        there (`toolmodal.call_calibration` chooses `call_threshold` from these); one forward
+        pass per prompt."""
+        call_id = self.tokenizer.convert_tokens_to_ids(CALL_START)
+        found = []
+        with torch.inference_mode():
+            for request in requests:
+                ids = torch.tensor([self.prompt_ids(request)], device=self.model.device)
+                logits = self.model(input_ids=ids).logits[0, -1].float().cpu().numpy()
+                found.append((float(call_probability(logits, call_id)),
+                              int(logits.argmax()) == call_id))
+        return found
 
     def processors(self, batch: list[Request], prompt_length: int) -> list[LogitsProcessor]:
         """Logits processors for one batch (all rows share the batch's mask mode); the call
