@@ -41,13 +41,10 @@ def evaluate(model: ModelDir, dataset: DatasetDict, config: EvalConfig, label: s
     path = model.path if model_file is None else model.path / model_file
     if engine is not None:
         config = config.model_copy(update={"engine": engine})
-    if lora_file is not None:
-        engine_config = config.engine_config.model_copy(update={"lora": model.path / lora_file})
-        config = config.model_copy(update={"engine_config": engine_config})
-    if call_decision is not None:
-        engine_config = config.engine_config.model_copy(
-            update={"call_threshold": call_decision.threshold})
-        config = config.model_copy(update={"engine_config": engine_config})
+    settings = ({} if lora_file is None else {"lora": model.path / lora_file}) | (
+        {} if call_decision is None else {"call_threshold": call_decision.threshold})
+    engine_config = config.engine_config.model_copy(update=settings)
+    config = config.model_copy(update={"engine_config": engine_config})
     splits = {name: dataset[name].to_list() for name in config.test_splits}
     out = work_dir()
     report = run_evaluation(path, config, splits, out)

@@ -16,8 +16,7 @@ everything) scores 0.5 whatever the mix of rows; ties go to the smallest interve
 then the lowest value).
 
 Deliberately left out: the probing itself (the llama.cpp and transformers engines'
-`first_token_calls`), ZenML, and
-rows' arguments (the threshold cannot change what a call says).
+`first_token_calls`), ZenML, and rows' arguments (the threshold cannot change what a call says).
 """
 
 from __future__ import annotations
