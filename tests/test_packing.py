@@ -194,3 +194,37 @@ def test_split_packed_step_equals_padded(tiny_model_dir, tokenizer, examples):
     assert set(grads) == set(ref_grads)
     for name, grad in grads.items():
         torch.testing.assert_close(grad, ref_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.smoke
+def test_packed_learning_curve_and_validation_loss_equal_separate(tiny_model_dir, tokenizer,
+                                                                   examples):
+    """The curve's checked positions, their logits and the validation loss are the same when
+    each group's rows run as one packed sequence (what training's curve and eval do)."""
+    from toolmodal.training.curve import decision_logits, eval_batches, first_call_accuracy
+    from toolmodal.training.sft import evaluate_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    pad = tokenizer.pad_token_id
+    found = {}
+    for packed in (False, True):
+        batches = eval_batches(examples, pad, 4, packed)
+        assert len(batches) == 2  # two groups packed; six rows in padded batches of 4
+        with torch.no_grad():
+            outputs = [decision_logits(model, batch) for batch in batches]
+        logits = torch.cat([out[0] for out in outputs])
+        targets = torch.cat([batch["targets"][out[1]] for batch, out in zip(batches, outputs,
+                                                                          strict=True)])
+        spans = [s for out in outputs for s in out[2]]
+        checked = [int(out[1][row, start:end].sum()) for out in outputs
+                   for row, start, end in out[2]]
+        found[packed] = (logits, targets, len(spans), checked)
+    (ref_logits, ref_targets, ref_n, ref_checked), (logits, targets, n, checked) = (
+        found[False], found[True])
+    assert n == ref_n == len(examples) and checked == ref_checked and min(checked) >= 1
+    assert torch.equal(targets, ref_targets)
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-4)
+    assert first_call_accuracy(model, examples, pad, 4, packed=True) == first_call_accuracy(
+        model, examples, pad, 4)
+    assert evaluate_loss(model, examples, pad, 4, packed=True) == pytest.approx(
+        evaluate_loss(model, examples, pad, 4), rel=1e-5)

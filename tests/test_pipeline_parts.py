@@ -206,25 +206,47 @@ def test_the_closing_summary_shows_where_the_deployed_models_rows_end_up():
     assert pipeline.outcome_table(SimpleNamespace(steps={})) == []
 
 
+def _calibrate_step(threshold, lora):
+    from types import SimpleNamespace
+
+    from toolmodal.call_calibration import CallDecision
+
+    decision = CallDecision(threshold=threshold, splits=["joint_validation"], scores=[])
+    return SimpleNamespace(
+        inputs={"model": [SimpleNamespace(uri="/store/x")]},
+        outputs={"call_decision": [SimpleNamespace(load=lambda: decision)]},
+        config=SimpleNamespace(parameters={"model_file": "model-q8_0.gguf", "lora_file": lora,
+                                           "engine": "llamacpp"}))
+
+
 @pytest.mark.parametrize(("threshold", "lora", "tail"), [
     (0.5, None, " --call-threshold 0.5"),
     (None, "model-q4_k_m.lora.gguf", " --lora /store/x/model/model-q4_k_m.lora.gguf")])
 def test_the_closing_summary_serves_the_deployed_model_as_evaluated(threshold, lora, tail):
     from types import SimpleNamespace
 
-    from toolmodal.call_calibration import CallDecision
     from toolmodal.commands import pipeline
 
-    decision = CallDecision(threshold=threshold, splits=["joint_validation"], scores=[])
-    step = SimpleNamespace(
-        inputs={"model": [SimpleNamespace(uri="/store/x")]},
-        outputs={"call_decision": [SimpleNamespace(load=lambda: decision)]},
-        config=SimpleNamespace(parameters={"model_file": "model-q8_0.gguf", "lora_file": lora,
-                                           "engine": "llamacpp"}))
-    command = pipeline.serve_command(SimpleNamespace(steps={"calibrate_call": step}))
-    assert command == ("toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp"
-                       + tail)
-    assert pipeline.serve_command(SimpleNamespace(steps={})) is None
+    run = SimpleNamespace(steps={"calibrate_call": _calibrate_step(threshold, lora)})
+    assert pipeline.serve_commands(run) == [
+        "toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp" + tail]
+    assert pipeline.serve_commands(SimpleNamespace(steps={})) == []
+
+
+def test_the_closing_summary_serves_every_evaluated_mask_mode():
+    from types import SimpleNamespace
+
+    from toolmodal.commands import pipeline
+
+    report = {"test_sets": {"test_seen": {"modes": {"none": {}, "hard": {}}}}}
+    exported = SimpleNamespace(report=report)
+    run = SimpleNamespace(steps={
+        "calibrate_call": _calibrate_step(0.5, None),
+        "evaluate_exported": SimpleNamespace(
+            outputs={"eval_exported": [SimpleNamespace(load=lambda: exported)]})})
+    command = ("toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp"
+               " --call-threshold 0.5")
+    assert pipeline.serve_commands(run) == [command, command + " --mask hard"]
 
 
 def test_run_command_takes_a_stack():

@@ -112,23 +112,33 @@ def outcome_table(run) -> list[dict]:
     return reports.outcome_rows(exported.label, exported.report)
 
 
-def serve_command(run) -> str | None:
-    """The command serving the run's deployed model as it was evaluated (its GGUF in the
-    artifact store, the correction LoRA if any, the call threshold `calibrate_call` chose), if
-    the run has that step."""
+def deployed_modes(run) -> list[str]:
+    """The mask modes the deployed model was evaluated under (`evaluate_exported`'s report)."""
+    if "evaluate_exported" not in run.steps:
+        return ["none"]
+    report = run.steps["evaluate_exported"].outputs["eval_exported"][0].load().report
+    return list(next(iter(report["test_sets"].values()))["modes"])
+
+
+def serve_commands(run) -> list[str]:
+    """The commands serving the run's deployed model as it was evaluated (its GGUF in the
+    artifact store, the correction LoRA if any, the call threshold `calibrate_call` chose), one
+    per mask mode of its evaluation; none if the run has no `calibrate_call` step."""
     from materializers.model_dir import SUBDIR
 
     if "calibrate_call" not in run.steps:
-        return None
+        return []
     step = run.steps["calibrate_call"]
     folder = f"{step.inputs['model'][0].uri}/{SUBDIR}"
     threshold = step.outputs["call_decision"][0].load().threshold
     lora = step.config.parameters["lora_file"]
     engine = step.config.parameters["engine"]
-    return (f"toolmodal serve --model {folder}/{step.config.parameters['model_file']}"
-            + f" --engine {engine}"
-            + ("" if lora is None else f" --lora {folder}/{lora}")
-            + ("" if threshold is None else f" --call-threshold {threshold}"))
+    command = (f"toolmodal serve --model {folder}/{step.config.parameters['model_file']}"
+               + f" --engine {engine}"
+               + ("" if lora is None else f" --lora {folder}/{lora}")
+               + ("" if threshold is None else f" --call-threshold {threshold}"))
+    return [command + ("" if mode == "none" else f" --mask {mode}")
+            for mode in deployed_modes(run)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,9 +224,10 @@ def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None
         if outcomes:
             print(f"\nThe deployed model. {reports.OUTCOMES_NOTE}\n"
                   + reports.text_table(outcomes))
-        command = serve_command(result)
-        if command:
-            print(f"\nServe the deployed model as evaluated:\n    {command}")
+        commands = serve_commands(result)
+        if commands:
+            print("\nServe the deployed model as evaluated (one line per mask mode):\n"
+                  + "\n".join(f"    {command}" for command in commands))
     return 0 if result.status.value == "completed" else 1
 
 

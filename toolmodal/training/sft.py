@@ -47,7 +47,7 @@ from accelerate import Accelerator
 from transformers import get_scheduler
 
 from toolmodal.training.config import SFTStageConfig
-from toolmodal.training.curve import first_call_accuracy, write_curve
+from toolmodal.training.curve import eval_batches, first_call_accuracy, write_curve
 from toolmodal.training.loss import LossParts, SupervisedLoss, batch_weight, supervised_loss
 from toolmodal.training.masks import EncodedExample, encode_example
 from toolmodal.training.metrics import MetricsLogger
@@ -251,14 +251,15 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
 
 
 @torch.no_grad()
-def evaluate_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: int) -> float:
-    """Unweighted mean token cross-entropy over the supervised tokens of `examples`."""
+def evaluate_loss(model, examples: list[EncodedExample], pad_id: int, batch_size: int,
+                  packed: bool = False) -> float:
+    """Unweighted mean token cross-entropy over the supervised tokens of `examples` (padded
+    batches of similar lengths, or with `packed` one packed sequence per group)."""
     model.eval()
     total, count = 0.0, 0
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    for i in range(0, len(order), batch_size):
-        parts = supervised_loss(model, collate([examples[j] for j in order[i:i + batch_size]],
-                                               pad_id))
+    ordered = sorted(examples, key=lambda e: len(e.input_ids))
+    for batch in eval_batches(examples if packed else ordered, pad_id, batch_size, packed):
+        parts = supervised_loss(model, batch)
         total, count = total + parts.plain, count + parts.tokens
     model.train()
     return total / max(count, 1)
@@ -339,7 +340,7 @@ def train_sft(model, tokenizer, train: list[EncodedExample], config: SFTStageCon
             return summary
     if validation and accelerator.is_main_process:  # the other processes wait in run_stage
         summary["eval_loss"] = evaluate_loss(model, validation, pad_id,
-                                             config.per_device_train_batch_size)
+                                             config.per_device_train_batch_size, config.packing)
         logger.log(summary["global_step"], {"eval_loss": summary["eval_loss"]})
         summary["learning_curve"] = write_curve(Path(out), logger.path, config.stage)
     return summary
@@ -356,12 +357,14 @@ class _CurvePoints:
         sizes = [sum(map(len, plan[i:i + per_step])) for i in range(0, len(plan), per_step)]
         self.seen = [0, *itertools.accumulate(sizes)]  # training rows before each step
         self.batch_size, self.every = config.per_device_train_batch_size, config.curve_every_steps
+        self.packed = config.packing
 
     def record(self, step: int, final: bool) -> None:
         """A point at every `curve_every_steps`-th step and wherever `final` (start, end)."""
         if not self.on or not (final or step % self.every == 0):
             return
-        accuracy = first_call_accuracy(self.model, self.rows, self.pad_id, self.batch_size)
+        accuracy = first_call_accuracy(self.model, self.rows, self.pad_id, self.batch_size,
+                                       self.packed)
         self.logger.log(step, {"curve_first_call_accuracy": accuracy,
                                "curve_rows": len(self.rows),
                                "examples_seen": self.seen[step]})
