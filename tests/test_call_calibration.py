@@ -11,10 +11,12 @@ import pytest
 
 from toolmodal.call_calibration import (
     CallCalibrationConfig,
+    ThresholdScore,
     calibrate,
     choose,
     score_threshold,
     should_call,
+    standard_error,
 )
 from toolmodal.engines import Request
 
@@ -61,6 +63,37 @@ def test_declining_everything_cannot_win_and_ties_go_to_the_smallest_interventio
     assert choose(scores).threshold == 0.7
     tied = [score_threshold(t, p_call, greedy, wanted) for t in (None, 0.1)]
     assert choose(tied).threshold is None
+
+
+def _counted(threshold, calls: int, declines: int, n_call: int = 77,
+             n_decline: int = 17) -> ThresholdScore:
+    return ThresholdScore(threshold=threshold, calls=calls, n_call=n_call, declines=declines,
+                          n_decline=n_decline,
+                          balanced=(calls / n_call + declines / n_decline) / 2,
+                          call_interval=(0.0, 1.0), decline_interval=(0.0, 1.0))
+
+
+# Validation counts (calls kept of 77, declines of 17) of two `make run` models that differ by
+# one GRPO step (bench/results/2026-12-03.md, "Nineteenth session"): the bare maximum chose 0.5
+# for the first and 0.6 for the second, on one row of 17.
+RUN_A = [(None, 75, 7), (0.4, 73, 9), (0.45, 67, 11), (0.5, 63, 14), (0.55, 50, 15),
+         (0.6, 41, 16), (0.65, 30, 17), (0.7, 14, 17)]
+RUN_B = [(None, 75, 6), (0.4, 73, 10), (0.45, 68, 11), (0.5, 62, 13), (0.55, 52, 15),
+         (0.6, 45, 17), (0.65, 32, 17), (0.7, 13, 17)]
+
+
+@pytest.mark.parametrize(("counts", "best", "chosen"), [(RUN_A, 0.5, 0.5), (RUN_B, 0.6, 0.4)])
+def test_the_smallest_intervention_within_one_standard_error_of_the_best(counts, best, chosen):
+    scores = [_counted(*row) for row in counts]
+    top = max(scores, key=lambda s: s.balanced)
+    assert top.threshold == best
+    assert choose(scores).threshold == chosen
+    assert 0.02 < standard_error(top) < 0.06  # 17 rows that should not call: a few points
+
+
+def test_the_standard_error_shrinks_with_rows_and_never_vanishes():
+    few, many = _counted(0.5, 17, 17, 17, 17), _counted(0.5, 170, 170, 170, 170)
+    assert standard_error(many) < standard_error(few) and standard_error(many) > 0
 
 
 class _Probe:

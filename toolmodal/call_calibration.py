@@ -10,10 +10,14 @@ The decision is read off one forward pass per row: at threshold t a row calls wh
 token is the greedy first token and its probability is at least t (None: plain greedy). Rows
 whose gold answer opens with a call should call; rows whose gold answer makes no call
 (irrelevant requests, a chain's closing answer) should not; rows whose gold answer writes text
-before its calls are left out (the first token does not decide them). The chosen threshold
-maximises balanced accuracy, the mean of the two rates, so declining everything (or calling
-everything) scores 0.5 whatever the mix of rows; ties go to the smallest intervention (None,
-then the lowest value).
+before its calls are left out (the first token does not decide them). Each candidate is scored
+by balanced accuracy, the mean of the two rates, so declining everything (or calling everything)
+scores 0.5 whatever the mix of rows. The chosen threshold is the smallest intervention (None,
+then the lowest value) whose balanced accuracy is within one standard error of the best (the
+one-standard-error rule of model selection): the validation splits hold few rows that should
+not call (17 in `make run`'s data), where one row moves the score by 3 points, and taking the
+bare maximum once chose 0.6 over 0.5 on one row and withheld 57 of 100 answerable seen-tool
+requests at test (bench/results/2026-12-03.md, "Nineteenth session").
 
 Deliberately left out: the probing itself (the llama.cpp and transformers engines'
 `first_token_calls`), ZenML, and rows' arguments (the threshold cannot change what a call says).
@@ -21,6 +25,7 @@ Deliberately left out: the probing itself (the llama.cpp and transformers engine
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -111,9 +116,23 @@ def score_threshold(threshold: float | None, p_call: np.ndarray, greedy_call: np
                           decline_interval=(decline_stats["low"], decline_stats["high"]))
 
 
+def standard_error(score: ThresholdScore) -> float:
+    """Standard error of a score's balanced accuracy: half the root of its two rates' summed
+    variances, each rate taken as (k + 1) / (n + 2) so that 17 of 17 still has one."""
+    def variance(k: int, n: int) -> float:
+        rate = (k + 1) / (n + 2)
+        return rate * (1 - rate) / n
+
+    return 0.5 * math.sqrt(variance(score.calls, score.n_call)
+                           + variance(score.declines, score.n_decline))
+
+
 def choose(scores: list[ThresholdScore]) -> ThresholdScore:
-    """The highest balanced accuracy; ties go to the first (None comes first, then ascending)."""
-    return max(scores, key=lambda s: s.balanced)
+    """The first score (None comes first, then ascending thresholds: the smallest intervention)
+    whose balanced accuracy is within one standard error of the best one's."""
+    best = max(scores, key=lambda s: s.balanced)
+    floor = best.balanced - standard_error(best)
+    return next(s for s in scores if s.balanced >= floor)
 
 
 def calibrate(engine: FirstTokenEngine, splits: dict[str, list[dict]],
