@@ -228,9 +228,9 @@ def test_the_closing_summary_serves_the_deployed_model_as_evaluated(threshold, l
     from toolmodal.commands import pipeline
 
     run = SimpleNamespace(steps={"calibrate_call": _calibrate_step(threshold, lora)})
-    assert pipeline.serve_commands(run) == [
+    assert pipeline.serve_commands(run, ["none"]) == [
         "toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp" + tail]
-    assert pipeline.serve_commands(SimpleNamespace(steps={})) == []
+    assert pipeline.serve_commands(SimpleNamespace(steps={}), ["none"]) == []
 
 
 def test_the_closing_summary_serves_every_evaluated_mask_mode():
@@ -238,15 +238,10 @@ def test_the_closing_summary_serves_every_evaluated_mask_mode():
 
     from toolmodal.commands import pipeline
 
-    report = {"test_sets": {"test_seen": {"modes": {"none": {}, "hard": {}}}}}
-    exported = SimpleNamespace(report=report)
-    run = SimpleNamespace(steps={
-        "calibrate_call": _calibrate_step(0.5, None),
-        "evaluate_exported": SimpleNamespace(
-            outputs={"eval_exported": [SimpleNamespace(load=lambda: exported)]})})
+    run = SimpleNamespace(steps={"calibrate_call": _calibrate_step(0.5, None)})
     command = ("toolmodal serve --model /store/x/model/model-q8_0.gguf --engine llamacpp"
                " --call-threshold 0.5")
-    assert pipeline.serve_commands(run) == [command, command + " --mask hard"]
+    assert pipeline.serve_commands(run, ["none", "hard"]) == [command, command + " --mask hard"]
 
 
 def test_run_command_takes_a_stack():

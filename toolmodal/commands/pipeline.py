@@ -112,18 +112,11 @@ def outcome_table(run) -> list[dict]:
     return reports.outcome_rows(exported.label, exported.report)
 
 
-def deployed_modes(run) -> list[str]:
-    """The mask modes the deployed model was evaluated under (`evaluate_exported`'s report)."""
-    if "evaluate_exported" not in run.steps:
-        return ["none"]
-    report = run.steps["evaluate_exported"].outputs["eval_exported"][0].load().report
-    return list(next(iter(report["test_sets"].values()))["modes"])
-
-
-def serve_commands(run) -> list[str]:
+def serve_commands(run, modes: list[str]) -> list[str]:
     """The commands serving the run's deployed model as it was evaluated (its GGUF in the
     artifact store, the correction LoRA if any, the call threshold `calibrate_call` chose), one
-    per mask mode of its evaluation; none if the run has no `calibrate_call` step."""
+    per mask mode in `modes` (those of its evaluation); none if the run has no
+    `calibrate_call` step."""
     from materializers.model_dir import SUBDIR
 
     if "calibrate_call" not in run.steps:
@@ -138,7 +131,7 @@ def serve_commands(run) -> list[str]:
                + ("" if lora is None else f" --lora {folder}/{lora}")
                + ("" if threshold is None else f" --call-threshold {threshold}"))
     return [command + ("" if mode == "none" else f" --mask {mode}")
-            for mode in deployed_modes(run)]
+            for mode in modes]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,7 +217,8 @@ def run_and_report(name: str, overlays: list[str | dict], stack_name: str | None
         if outcomes:
             print(f"\nThe deployed model. {reports.OUTCOMES_NOTE}\n"
                   + reports.text_table(outcomes))
-        commands = serve_commands(result)
+        modes = list(dict.fromkeys(row["mask"] for row in outcomes)) or ["none"]
+        commands = serve_commands(result, modes)
         if commands:
             print("\nServe the deployed model as evaluated (one line per mask mode):\n"
                   + "\n".join(f"    {command}" for command in commands))
