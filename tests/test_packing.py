@@ -228,3 +228,32 @@ def test_packed_learning_curve_and_validation_loss_equal_separate(tiny_model_dir
         model, examples, pad, 4)
     assert evaluate_loss(model, examples, pad, 4, packed=True) == pytest.approx(
         evaluate_loss(model, examples, pad, 4), rel=1e-5)
+
+
+@pytest.mark.smoke
+def test_first_call_accuracy_counts_every_branch_of_a_packed_sequence(tiny_model_dir, tokenizer,
+                                                                      examples, monkeypatch):
+    """With logits right everywhere except the first checked token of the no-call row, 5 of 6
+    rows count as right, packed (5 branches + 1) or padded."""
+    from toolmodal.calls import CALL_START
+    from toolmodal.training import curve
+
+    call_id = tokenizer.convert_tokens_to_ids(CALL_START)
+    real = curve.decision_logits
+
+    def all_but_declines(causal_lm, batch):
+        logits, mask, spans = real(causal_lm, batch)
+        right = torch.nn.functional.one_hot(batch["targets"][mask], logits.shape[-1]).float()
+        for row, start, _ in spans:
+            first = int(mask[:row].sum()) + int(mask[row, :start].sum())
+            if int(batch["targets"][mask][first]) != call_id:
+                right[first] = right[first].roll(1)
+        return right, mask, spans
+
+    monkeypatch.setattr(curve, "decision_logits", all_but_declines)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pad = tokenizer.pad_token_id
+    openings = [next(t for t in e.labels if t != IGNORE) for e in examples]
+    assert sum(t != call_id for t in openings) == 1  # one no-call row ("Tell me a joke")
+    for packed in (False, True):
+        assert curve.first_call_accuracy(model, examples, pad, 4, packed) == pytest.approx(5 / 6)
