@@ -225,3 +225,48 @@ def test_real_model_q4_k_m(tmp_path: Path) -> None:
     expected = AutoTokenizer.from_pretrained(PREPARED_MODEL).apply_chat_template(
         messages, tokenize=True, add_generation_prompt=True, return_dict=False)
     assert engine.prompt_tokens(messages) == list(expected)
+
+
+def _batched_and_single(engine, requests: list[Request], batch_size: int):
+    """The engine's generations with `batch_size` and with one request at a time."""
+    config = engine.config
+    try:
+        engine.config = config.model_copy(update={"batch_size": batch_size})
+        batched = engine.generate(requests)
+        engine.config = config.model_copy(update={"batch_size": 1})
+        return batched, engine.generate(requests)
+    finally:
+        engine.config = config
+
+
+def test_batched_decoding_writes_what_one_request_at_a_time_writes(engine) -> None:
+    """Requests decoded together (waves of 3, tool blocks shared, a grammar per sequence)
+    give the one-request path's tokens, ends and counts on the random fixture."""
+    questions = ["weather in Oslo?", "add 2 and 3", "tag the files", "ping", "do it"]
+    requests = [Request(build_prompt("Call a tool.", tools, q), tools, mode)
+                for tools in ([WEATHER], TOOLS) for q in questions
+                for mode in ("none", "soft", "hard")]
+    batched, single = _batched_and_single(engine, requests, batch_size=3)
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [(g.n_new_tokens, g.ended) for g in batched] == [(g.n_new_tokens, g.ended)
+                                                             for g in single]
+    assert all(g.seconds > 0 for g in batched)
+
+
+def test_batched_hard_mode_keeps_a_grammar_state_per_sequence(engine) -> None:
+    """Eight hard-masked requests on one tool set in one wave: every output is a valid
+    answer of that tool set (a shared grammar state would break the JSON)."""
+    requests = [Request(build_prompt("", TOOLS, f"request {i}"), TOOLS, "hard")
+                for i in range(8)]
+    config = engine.config
+    engine.config = config.model_copy(update={"batch_size": 8})
+    try:
+        gens = engine.generate(requests)
+    finally:
+        engine.config = config
+    for gen in gens:
+        if gen.ended:
+            parsed = parse_output(gen.text)
+            assert parsed.errors == [], gen.text
+            assert all(check_call(call, TOOLS) == [] for call in parsed.calls), gen.text
+    assert any(gen.ended for gen in gens)

@@ -24,8 +24,11 @@ A LoRA adapter GGUF (`EngineConfig.lora`, e.g. the Q4_K_M correction written by
 `toolmodal.export`) is applied at load; llama-cpp-python then reads the model into memory
 instead of mapping it.
 
-Deliberately left out: batching (llama-cpp-python decodes one sequence per context), sampling,
-and `hard_backend` (llama.cpp has one grammar engine).
+Several requests decode together (`EngineConfig.batch_size` at a time) on a second llama.cpp
+context over the same weights (`toolmodal.engines.llama_batch`); one request, or
+`batch_size` 1, takes the one-sequence path of llama-cpp-python's `generate` (as `serve` does).
+
+Deliberately left out: sampling, and `hard_backend` (llama.cpp has one grammar engine).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from toolmodal.calls import CALL_START
 from toolmodal.engines import EngineConfig, Generation, Request
 from toolmodal.engines.lazy_grammar import LazyGrammar
+from toolmodal.engines.llama_batch import BatchDecoder
 from toolmodal.engines.llama_log import route_native_logs
 from toolmodal.masking import grammar
 from toolmodal.masking.decision import call_probability, withholds_call
@@ -194,8 +198,11 @@ class LlamaCppEngine:
 
         Args:
             model: The .gguf file.
-            config: Shared engine settings (batch_size and hard_backend do not apply).
-            n_ctx: Context length (prompt plus generation).
+            config: Shared engine settings (hard_backend does not apply).
+            n_ctx: Context length (prompt plus generation) of one request; the batched
+                context holds twice as many cells, which a wave's requests share (a tool
+                block once, then each request's own tokens: 8 rows of the cpu overlay's
+                test sets take ~2,500).
             n_batch: Prompt tokens per forward pass; llama.cpp sizes its compute buffers by it
                 (peak RSS of the 270M Q4_K_M at n_ctx 4096: 482 MB at 256, ~490 MB at 512).
             n_threads: CPU threads (None: all cores).
@@ -215,8 +222,9 @@ class LlamaCppEngine:
             lora_path=None if config.lora is None else str(config.lora))
         self.template = self.llm.metadata["tokenizer.chat_template"]
         self.bos_token = self.llm._model.token_get_text(self.llm.token_bos())
-        self._grammars: dict[str, LazyGrammar] = {}
+        self._grammars: dict[tuple[str, int], LazyGrammar] = {}
         self._table: dict[str, list[int]] | None = None
+        self._batched: BatchDecoder | None = None  # made at the first batched call
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """Render the chat template with the generation prompt and tokenize it."""
@@ -228,30 +236,59 @@ class LlamaCppEngine:
     def generate(self, requests: list[Request]) -> list[Generation]:
         """Complete each request greedily; one Generation per request, same order.
 
-        Requests run sorted by their prompt tokens: llama-cpp-python keeps the longest common
-        prefix of consecutive prompts in its KV cache, so rows sharing a system prompt and
-        tool block only evaluate their own suffix.
+        Requests run sorted by their prompt tokens, so rows sharing a system prompt and tool
+        block are neighbours: they decode together (`batch_size` at a time, evaluating the
+        shared prefix once), or one at a time, where llama-cpp-python keeps the longest common
+        prefix of consecutive prompts in its KV cache.
         """
         prompts = [self.prompt_tokens(r.messages) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: prompts[i])
-        results = {i: self._generate_one(requests[i], prompts[i]) for i in order}
+        if self.config.batch_size > 1 and len(requests) > 1 and self.config.max_new_tokens > 0:
+            done = self._generate_batched([requests[i] for i in order], [prompts[i] for i in order])
+            results = dict(zip(order, done, strict=True))
+        else:
+            results = {i: self._generate_one(requests[i], prompts[i]) for i in order}
         return [results[i] for i in range(len(requests))]
+
+    def _processors(self, request: Request, prompt_length: int, seq: int = 0) -> list:
+        """The request's logits processors (call decision first, then its mask); `seq` picks
+        which copy of a tool set's grammar holds this generation's state."""
+        processors = []
+        if self.config.call_threshold is not None:
+            processors.append(self.decision_processor(prompt_length))
+        if request.mask == "hard":
+            processors.append(self._grammar(request.tools, seq).processor(prompt_length))
+        elif request.mask == "soft" and request.tools:
+            processors.append(self._soft_processor([t.name for t in request.tools],
+                                                   prompt_length))
+        return processors
+
+    def _generate_batched(self, requests: list[Request],
+                          prompts: list[list[int]]) -> list[Generation]:
+        """`requests` decoded together, `batch_size` at a time, in the given order."""
+        if self._batched is None:
+            self._batched = BatchDecoder(self.llama_cpp, self.llm, self.config.batch_size,
+                                         2 * self.llm.n_ctx())
+        decoded = self._batched.run(
+            prompts, lambda i, seq: self._processors(requests[i], len(prompts[i]), seq),
+            self.config.max_new_tokens)
+        return [self._generation(d.tokens, d.stopped, d.seconds) for d in decoded]
+
+    def _generation(self, new: list[int], stopped: bool, seconds: float) -> Generation:
+        """The Generation of `new` tokens (end-of-turn counted as a generated token when
+        `stopped`, as the transformers engine counts it)."""
+        text = self.llm.detokenize(new, special=False).decode("utf-8", errors="replace")
+        return Generation(text=text, n_new_tokens=len(new) + stopped, seconds=seconds,
+                          ended=stopped)
 
     def _generate_one(self, request: Request, prompt: list[int]) -> Generation:
         start = time.perf_counter()
         kwargs: dict = {}
-        processors = []
-        if self.config.call_threshold is not None:
-            processors.append(self.decision_processor(len(prompt)))
-        if request.mask == "hard":
-            processors.append(self._grammar(request.tools).processor(len(prompt)))
-        elif request.mask == "soft" and request.tools:
-            processors.append(self._soft_processor([t.name for t in request.tools],
-                                                   len(prompt)))
+        processors = self._processors(request, len(prompt))
         if processors:
             kwargs["logits_processor"] = self.llama_cpp.LogitsProcessorList(processors)
         new: list[int] = []
-        stopped = False  # counted as a generated token, as the transformers engine does
+        stopped = False
         if self.config.max_new_tokens > 0:
             for token in self.llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0,
                                            **kwargs):
@@ -261,9 +298,7 @@ class LlamaCppEngine:
                 new.append(token)
                 if len(new) >= self.config.max_new_tokens:
                     break
-        text = self.llm.detokenize(new, special=False).decode("utf-8", errors="replace")
-        return Generation(text=text, n_new_tokens=len(new) + stopped,
-                          seconds=time.perf_counter() - start, ended=bool(stopped))
+        return self._generation(new, bool(stopped), time.perf_counter() - start)
 
     def first_token_calls(self, requests: list[Request]) -> list[tuple[float, bool]]:
         """Per request, unmasked and without the call decision: the call-start token's
@@ -296,9 +331,10 @@ class LlamaCppEngine:
         return gbnf_from_ebnf(grammar.ebnf(tools, self.config.hard_reasoning,
                                            self.config.any_order))
 
-    def _grammar(self, tools: list[Tool]) -> LazyGrammar:
-        """The built-once grammar sampler of the output language for this tool set."""
-        key = grammar.tool_set_key(tools)
+    def _grammar(self, tools: list[Tool], seq: int = 0) -> LazyGrammar:
+        """The built-once grammar sampler of the output language for this tool set (one per
+        sequence decoded at once: each holds its generation's state)."""
+        key = (grammar.tool_set_key(tools), seq)
         if key not in self._grammars:
             self._grammars[key] = LazyGrammar(self.llama_cpp, self.llm._model.vocab,
                                               self.gbnf(tools), self.llm.n_vocab())
