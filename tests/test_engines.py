@@ -159,12 +159,15 @@ def test_llama_cpp_engine_module_does_not_load_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_llama_cpp_runs_shared_prefixes_back_to_back(monkeypatch) -> None:
-    # llama-cpp-python keeps the common prefix of consecutive prompts: sorted prompts make
-    # rows with the same tool block neighbours; answers still come back in request order.
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_llama_cpp_runs_shared_prefixes_back_to_back(monkeypatch, batch_size: int) -> None:
+    # sorted prompts make rows with the same tool block neighbours, one at a time (llama-cpp-
+    # python keeps the common prefix of consecutive prompts) or decoded together (the batch
+    # decoder shares the previous prompt's cells); answers come back in request order.
     from toolmodal.engines.llamacpp import LlamaCppEngine
 
     engine = LlamaCppEngine.__new__(LlamaCppEngine)  # no GGUF: only the ordering is tested
+    engine.config = EngineConfig(batch_size=batch_size)
     prompts = {"b": [1, 2, 9], "a": [1, 2, 3], "c": [5], "d": [1, 4]}
     run: list[list[int]] = []
 
@@ -172,9 +175,13 @@ def test_llama_cpp_runs_shared_prefixes_back_to_back(monkeypatch) -> None:
         run.append(prompt)
         return Generation(request.messages[0]["content"], 1, 0.0, True)
 
+    def generate_batched(requests: list[Request], batch: list[list[int]]) -> list[Generation]:
+        return [generate_one(r, p) for r, p in zip(requests, batch, strict=True)]
+
     monkeypatch.setattr(engine, "prompt_tokens", lambda messages: prompts[messages[0]["content"]],
                         raising=False)
     monkeypatch.setattr(engine, "_generate_one", generate_one, raising=False)
+    monkeypatch.setattr(engine, "_generate_batched", generate_batched, raising=False)
     out = engine.generate([Request([{"role": "user", "content": k}]) for k in "bacd"])
     assert run == [[1, 2, 3], [1, 2, 9], [1, 4], [5]]
     assert [g.text for g in out] == ["b", "a", "c", "d"]
