@@ -270,3 +270,31 @@ def test_batched_hard_mode_keeps_a_grammar_state_per_sequence(engine) -> None:
             assert parsed.errors == [], gen.text
             assert all(check_call(call, TOOLS) == [] for call in parsed.calls), gen.text
     assert any(gen.ended for gen in gens)
+
+
+def test_batched_decoding_recovers_after_a_failed_wave(engine, monkeypatch) -> None:
+    """A wave cut short by an error leaves no cells behind: the next call decodes as a fresh
+    engine would (the kept prompt of the last finished wave is dropped too)."""
+    requests = [Request(build_prompt("Call a tool.", TOOLS, f"add {i} and 3"), TOOLS)
+                for i in range(4)]
+    expected, _ = _batched_and_single(engine, requests, batch_size=2)
+    steps: list[int] = []
+
+    def boom(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        steps.append(1)
+        if len(steps) == 5:  # the second wave's third step: the first wave's prompt was kept
+            raise RuntimeError("processor failed")
+        return scores
+
+    original = engine._processors
+    monkeypatch.setattr(engine, "_processors", lambda request, length, seq=0: [boom])
+    config = engine.config
+    engine.config = config.model_copy(update={"max_new_tokens": 2, "batch_size": 2})
+    try:
+        with pytest.raises(RuntimeError, match="processor failed"):
+            engine.generate(requests)
+    finally:
+        engine.config = config
+    monkeypatch.setattr(engine, "_processors", original)
+    again, _ = _batched_and_single(engine, requests, batch_size=2)
+    assert [g.text for g in again] == [g.text for g in expected]

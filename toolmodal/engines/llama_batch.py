@@ -124,10 +124,15 @@ class BatchDecoder:
         processors with state (a grammar) must keep one state per `seq`.
         """
         out: list[Decoded] = []
-        for wave in waves(prompts, self.slots, self.n_ctx, max_new_tokens):
-            out += self._wave([prompts[i] for i in wave],
-                              [processors_for(i, seq) for seq, i in enumerate(wave)],
-                              max_new_tokens)
+        try:
+            for wave in waves(prompts, self.slots, self.n_ctx, max_new_tokens):
+                out += self._wave([prompts[i] for i in wave],
+                                  [processors_for(i, seq) for seq, i in enumerate(wave)],
+                                  max_new_tokens)
+        except BaseException:
+            self.ctx.kv_cache_clear()  # a wave cut short: the kept prompt's cells are gone
+            self.kept = []
+            raise
         return out
 
     def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
@@ -154,10 +159,8 @@ class BatchDecoder:
             self.ctx.kv_cache_seq_cp(source, seq, 0, shared)
         for start in range(shared, len(prompt), self.n_batch):
             chunk = prompt[start:start + self.n_batch]
-            end = start + len(chunk)
             self._decode([(t, start + k, seq, start + k == len(prompt) - 1)
                           for k, t in enumerate(chunk)])
-        assert end == len(prompt)
         return self._logits(len(chunk) - 1)
 
     def _wave(self, prompts: Sequence[list[int]], processors: Sequence[list[Processor]],
