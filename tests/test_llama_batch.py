@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from toolmodal.engines.llama_batch import common_prefix, new_cells, waves
+from toolmodal.engines import common_prefix_length
+from toolmodal.engines.llama_batch import new_cells, waves
 
 BLOCK_A = list(range(100))         # a tool block
 BLOCK_B = list(range(200, 300))    # another one
 
 
-def test_common_prefix() -> None:
-    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert common_prefix([1, 2], [1, 2, 3]) == 2
-    assert common_prefix([], [1]) == 0
-    assert common_prefix([5], [1]) == 0
+def test_common_prefix_length() -> None:
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
+    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 2
+    assert common_prefix_length([[], [1]]) == 0
+    assert common_prefix_length([[5], [1]]) == 0
 
 
 def test_new_cells_count_the_shared_prefix_once() -> None:

@@ -29,6 +29,7 @@ Deliberately left out: sampling (evaluation is greedy), scoring, prompt construc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -107,6 +108,15 @@ class Generation:
     n_new_tokens: int
     seconds: float
     ended: bool
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest token prefix shared by all sequences."""
+    first, length = sequences[0], min(len(s) for s in sequences)
+    for k in range(length):
+        if any(s[k] != first[k] for s in sequences):
+            return k
+    return length
 
 
 class Engine(Protocol):

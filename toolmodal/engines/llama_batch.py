@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolmodal.engines import common_prefix_length
+
 Processor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # (request index, its sequence in the wave) -> its logits processors, made when its wave starts
 ProcessorsFor = Callable[[int, int], list[Processor]]
@@ -48,20 +50,10 @@ class Decoded:
     seconds: float
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def new_cells(prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[int]:
     """Per prompt, the KV cells it adds to a wave after the previous prompt: its tokens beyond
     the prefix they share, plus its token budget."""
-    return [len(p) - (common_prefix(p, prompts[i - 1]) if i else 0) + max_new_tokens
+    return [len(p) - (common_prefix_length([p, prompts[i - 1]]) if i else 0) + max_new_tokens
             for i, p in enumerate(prompts)]
 
 
@@ -154,7 +146,7 @@ class BatchDecoder:
         """Put `prompt` into sequence `seq`, sharing sequence `source`'s cells (which hold
         `previous`) for their common prefix, at least one token evaluated; return the logits
         after its last token."""
-        shared = min(common_prefix(prompt, previous), len(prompt) - 1)
+        shared = min(common_prefix_length([prompt, previous]), len(prompt) - 1)
         if shared:
             self.ctx.kv_cache_seq_cp(source, seq, 0, shared)
         for start in range(shared, len(prompt), self.n_batch):

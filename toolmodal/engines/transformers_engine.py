@@ -32,22 +32,19 @@ import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
 from toolmodal.calls import CALL_START
-from toolmodal.engines import MASK_MODES, EngineConfig, Generation, Request
+from toolmodal.engines import (
+    MASK_MODES,
+    EngineConfig,
+    Generation,
+    Request,
+    common_prefix_length,
+)
 from toolmodal.masking.decision import call_probability, withholds_call
 from toolmodal.masking.hard import HardMasker
 from toolmodal.masking.soft import SoftMasker
 from toolmodal.model import load_model, load_tokenizer
 
 PREFIX_CACHE_SIZE = 8  # prefixes kept (~25 MB each for the 270M model at 700 tokens)
-
-
-def common_prefix_length(sequences: list[list[int]]) -> int:
-    """Length of the longest token prefix shared by all sequences."""
-    first, length = sequences[0], min(len(s) for s in sequences)
-    for k in range(length):
-        if any(s[k] != first[k] for s in sequences):
-            return k
-    return length
 
 
 def shared_prefix_lengths(requests: list[Request], ids: list[list[int]]) -> list[int]:
